@@ -1,0 +1,101 @@
+"""One export path for every method: a SavedModel with `serve` and `sample`.
+
+`export_saved_model(model, path)` writes a SavedModel whose two signatures
+return the prediction **and the glimpse trajectory**:
+
+- `serve(images)`: one deterministic rollout (greedy / mean action).
+- `sample(images)`: `num_samples` stochastic rollouts; predictions averaged
+  (log-probabilities for classifiers), trajectories stacked on a leading axis.
+
+The model must follow the `GlimpseModel` contract (`export_outputs`). The
+folder is written atomically: into a temporary sibling that is renamed into
+place, so a failed export never destroys an existing export at `path`.
+The result loads with plain `tf.saved_model.load`; neither keras nor
+tensorflow_probability is needed to serve it.
+"""
+
+import os
+import pathlib
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+
+class _ExportModule(tf.Module):
+    def __init__(self, model, num_samples):
+        super().__init__()
+        self.model = model
+        self.num_samples = int(num_samples)
+        spec = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="images")
+
+        @tf.function(input_signature=[spec])
+        def serve(images):
+            return self.model.export_outputs(images, mode="greedy")
+
+        @tf.function(input_signature=[spec])
+        def sample(images):
+            return self.model.export_outputs(images, mode="sample", num_samples=self.num_samples)
+
+        self.serve = serve
+        self.sample = sample
+
+
+def export_saved_model(model, path, num_samples=10, overwrite=True):
+    """Writes `model` as a SavedModel at `path` and returns the path.
+
+    Args:
+        model: a built `GlimpseModel`.
+        path: destination folder.
+        num_samples: M, the number of rollouts averaged by the `sample` endpoint.
+        overwrite: replace an existing export at `path` (only after the new one
+            was written successfully). If False and `path` exists, raises.
+
+    Raises:
+        FileExistsError: `path` exists and `overwrite` is False.
+        TypeError: `model` does not implement `export_outputs`.
+    """
+    if not hasattr(model, "export_outputs"):
+        raise TypeError(
+            f"{type(model).__name__} has no export_outputs(); export needs a "
+            "keras_glimpse GlimpseModel."
+        )
+    if int(num_samples) < 1:
+        raise ValueError(f"`num_samples` must be >= 1; received num_samples={num_samples}.")
+    path = pathlib.Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"'{path}' exists; pass overwrite=True to replace it.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not model.built:
+        model.build_from_image_shape()
+    module = _ExportModule(model, num_samples)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        tf.saved_model.save(
+            module,
+            str(tmp),
+            signatures={"serve": module.serve, "serving_default": module.serve,
+                        "sample": module.sample},
+        )
+        if path.exists():
+            backup = path.parent / f".{path.name}.old-{os.getpid()}"
+            os.replace(path, backup)
+            os.replace(tmp, path)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return str(path)
+
+
+def load_exported(path):
+    """Loads an export with plain TensorFlow; returns the `tf.saved_model.load` object."""
+    path = pathlib.Path(path)
+    if not (path / "saved_model.pb").exists():
+        raise FileNotFoundError(
+            f"No SavedModel at '{path}'. Write one with apps.export or "
+            "keras_glimpse.export.export_saved_model."
+        )
+    return tf.saved_model.load(str(path))

@@ -1,0 +1,167 @@
+"""The base class every keras_glimpse method model derives from."""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="keras_glimpse")
+class GlimpseModel(keras.Model):
+    """Base class of active-vision models: a rollout API shared by all methods.
+
+    A method model composes a sensor, an encoder, a core and heads, and owns
+    its `train_step`. This base fixes the contract that the apps, the export
+    path and the visualisations rely on, so that they work for every method:
+
+    - `rollout(images, mode, training)` runs one episode on a batch and
+      returns a dict of tensors. It always holds `"predictions"` (class logits
+      for classifiers, images for reconstruction, per-pixel logits for
+      segmentation) and the glimpse trajectory under the names listed in
+      `trajectory_keys` (e.g. `"locations"` (B, T, 2), `"boxes"` (B, T, 4),
+      `"patch_mask"` (B, G, G)). `mode` is `"greedy"` (deterministic: mean or
+      arg-max action) or `"sample"` (stochastic policy).
+    - `call(images)` returns the greedy predictions.
+    - `export_outputs(images, mode, num_samples)` is what the SavedModel
+      endpoints call. In `"sample"` mode it runs `num_samples` stochastic
+      rollouts and averages them (`aggregate_samples`), returning the
+      trajectories of every rollout with a leading sample axis.
+
+    Subclasses set `self.image_shape` (H, W, C) in their constructor and
+    override `rollout` (required), `aggregate_samples` and
+    `compile_from_preset` (optional).
+
+    Args:
+        image_shape: (H, W, C) of the input images.
+        prediction_type: `"classification"`, `"reconstruction"` or
+            `"segmentation"`; decides how Monte Carlo samples are averaged.
+    """
+
+    trajectory_keys = ()
+
+    def __init__(self, image_shape, prediction_type="classification", **kwargs):
+        super().__init__(**kwargs)
+        image_shape = tuple(int(d) for d in image_shape)
+        if len(image_shape) != 3 or min(image_shape) <= 0:
+            raise ValueError(
+                f"`image_shape` must be (height, width, channels) with positive "
+                f"entries; received image_shape={image_shape}."
+            )
+        if prediction_type not in ("classification", "reconstruction", "segmentation"):
+            raise ValueError(
+                "`prediction_type` must be 'classification', 'reconstruction' or "
+                f"'segmentation'; received prediction_type={prediction_type!r}."
+            )
+        self.image_shape = image_shape
+        self.prediction_type = prediction_type
+
+    # ---------------------------------------------------------------- input
+    def check_images(self, images):
+        """Validates a batch of images against `image_shape`; returns a float tensor."""
+        shape = images.shape
+        if shape.rank is not None and shape.rank != 4:
+            raise ValueError(
+                f"{type(self).__name__} expects a batch of images of shape "
+                f"(batch, {', '.join(map(str, self.image_shape))}); received an "
+                f"input of rank {shape.rank} with shape {tuple(shape)}. Add a batch "
+                "axis (images[None]) or a channel axis (images[..., None])."
+            )
+        if shape.rank == 4:
+            got = tuple(shape[1:])
+            for g, e, what in zip(got, self.image_shape, ("height", "width", "channels")):
+                if g is not None and g != e:
+                    raise ValueError(
+                        f"{type(self).__name__} was built for images of shape "
+                        f"{self.image_shape}; received {tuple(shape)} ({what} {g} != {e}). "
+                        "Resize the images or build the model with a matching image_shape."
+                    )
+        return tf.cast(images, self.compute_dtype)
+
+    def build_from_image_shape(self, batch_size=2):
+        """Creates all variables by running one greedy rollout on zeros."""
+        if not self.built:
+            self(tf.zeros((batch_size,) + self.image_shape))
+        return self
+
+    # ---------------------------------------------------------------- API
+    def rollout(self, images, mode="greedy", training=False):
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement rollout(images, mode, training)."
+        )
+
+    def call(self, images, training=False):
+        return self.rollout(self.check_images(images), mode="greedy", training=training)[
+            "predictions"
+        ]
+
+    def aggregate_samples(self, predictions):
+        """Averages predictions stacked on a leading Monte Carlo axis (M, B, ...)."""
+        if self.prediction_type == "classification":
+            return tf.reduce_mean(tf.nn.log_softmax(predictions, axis=-1), axis=0)
+        if self.prediction_type == "segmentation":
+            return tf.reduce_mean(tf.nn.log_softmax(predictions, axis=-1), axis=0)
+        return tf.reduce_mean(predictions, axis=0)
+
+    def export_outputs(self, images, mode="greedy", num_samples=1):
+        """Tensors returned by the SavedModel endpoints (see `keras_glimpse.export`)."""
+        images = self.check_images(images)
+        if mode == "greedy":
+            out = self.rollout(images, mode="greedy", training=False)
+            return {k: out[k] for k in ("predictions",) + tuple(self.trajectory_keys)}
+        batch = tf.shape(images)[0]
+        tiled = tf.tile(images, [num_samples, 1, 1, 1])
+        out = self.rollout(tiled, mode="sample", training=False)
+
+        def unstack(t):
+            rest = tf.shape(t)[1:]
+            return tf.reshape(t, tf.concat([[num_samples, batch], rest], axis=0))
+
+        result = {"predictions": self.aggregate_samples(unstack(out["predictions"]))}
+        for k in self.trajectory_keys:
+            result[k] = unstack(out[k])
+        return result
+
+    def evaluate_monte_carlo(self, dataset, num_samples=10, steps=None):
+        """Accuracy of Monte Carlo averaged predictions (classifiers only).
+
+        Args:
+            dataset: yields `(images, labels)`.
+            num_samples: M rollouts averaged per image (M=1 is one sampled rollout).
+            steps: optional number of batches.
+
+        Returns:
+            dict with `accuracy` and `error` (in %), over the whole dataset.
+        """
+        if self.prediction_type != "classification":
+            raise ValueError("evaluate_monte_carlo is for classification models.")
+        fn = tf.function(lambda x: self.export_outputs(x, "sample", num_samples)["predictions"])
+        correct = 0
+        total = 0
+        for i, (x, y) in enumerate(dataset):
+            if steps is not None and i >= steps:
+                break
+            pred = tf.argmax(fn(x), axis=-1, output_type=tf.int32)
+            correct += int(tf.reduce_sum(tf.cast(pred == tf.cast(y, tf.int32), tf.int32)))
+            total += int(tf.shape(y)[0])
+        acc = correct / max(total, 1)
+        return {"accuracy": acc, "error": 100.0 * (1.0 - acc), "count": total}
+
+    def compile_from_preset(self, training):
+        """Compiles with the preset's `training` table. Subclasses with several
+        optimizers override this."""
+        lr = float(training.get("learning_rate", 1e-3))
+        name = training.get("optimizer", "adam").lower()
+        if name == "adam":
+            opt = keras.optimizers.Adam(lr)
+        elif name == "sgd":
+            opt = keras.optimizers.SGD(lr, momentum=float(training.get("momentum", 0.9)))
+        elif name == "adamw":
+            opt = keras.optimizers.AdamW(lr, weight_decay=float(training.get("weight_decay", 0.01)))
+        else:
+            raise ValueError(f"Unknown optimizer {name!r}; use adam, sgd or adamw.")
+        self.compile(optimizer=opt)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"image_shape": list(self.image_shape), "prediction_type": self.prediction_type}
+        )
+        return config

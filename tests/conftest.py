@@ -1,0 +1,23 @@
+"""Test session set-up: two logical CPUs (for MirroredStrategy tests), quiet TF."""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+sys.path.insert(0, os.path.dirname(__file__))  # `import helpers`
+sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # the repo root
+
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+try:
+    tf.config.set_logical_device_configuration(
+        _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+except RuntimeError:  # already initialised (e.g. a plugin touched TF first)
+    pass
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long learning runs (make test-slow)")

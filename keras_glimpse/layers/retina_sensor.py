@@ -20,11 +20,11 @@ def _axis_windows(locations, axis_size, size, centering):
     """
     n = tf.cast(axis_size, tf.float32)
     centre = 0.5 * (tf.clip_by_value(locations, -1.0, 1.0) + 1.0) * n
-    start = centre - float(size // 2)
     if centering == "floor":
         start = tf.floor(centre) - float(size // 2)
         frac, length = None, size
     else:
+        start = centre - float(size // 2)
         base = tf.floor(start)
         frac, start, length = start - base, base, size + 1
     index = tf.cast(start, tf.int32)[:, None] + tf.range(length, dtype=tf.int32)[None, :]
@@ -37,10 +37,11 @@ def _blend(values, frac, size, axis):
     """Linear interpolation between line `j` and `j + 1` along `axis`."""
     if frac is None:
         return values
-    shape = [-1] + [1] * (len(values.shape) - 1)
-    frac = tf.reshape(tf.cast(frac, values.dtype), shape)
-    lo = tf.gather(values, tf.range(size), axis=axis)
-    hi = tf.gather(values, tf.range(1, size + 1), axis=axis)
+    frac = tf.reshape(tf.cast(frac, values.dtype), [-1, 1, 1, 1])
+    if axis == 1:
+        lo, hi = values[:, :size], values[:, 1:]
+    else:
+        lo, hi = values[:, :, :size], values[:, :, 1:]
     return lo + frac * (hi - lo)
 
 
@@ -159,9 +160,8 @@ class RetinaSensor(keras.layers.Layer):
             cols, valid, frac = _axis_windows(locations[:, 1], width, size, self.centering)
             x = tf.gather(x, cols, axis=2, batch_dims=1)  # (B, g, L, C)
             x = x * tf.cast(valid, x.dtype)[:, None, :, None]
-            x = _blend(tf.transpose(x, [0, 2, 1, 3]), frac, size, axis=1)  # (B, size, g, C)
-            x = tf.reduce_mean(tf.reshape(x, [batch, g, k, g, -1]), axis=2)  # (B, g(x), g(y), C)
-            out.append(tf.transpose(x, [0, 2, 1, 3]))
+            x = _blend(x, frac, size, axis=2)
+            out.append(tf.reduce_mean(tf.reshape(x, [batch, g, g, k, -1]), axis=3))
         return tf.stack(out, axis=1)
 
     def compute_output_shape(self, images_shape, locations_shape):

@@ -226,8 +226,8 @@ def build(name, weights=None, compile=True, **overrides):
 
 
 def load_weights(model, path):
-    """Loads weights from a `.keras` archive or a `.weights.h5` file."""
-    import keras
+    """Loads weights from a `.keras` archive or a `.weights.h5` file (no
+    deserialisation of the saved model: only the weights are read)."""
 
     path = pathlib.Path(path)
     if not path.exists():
@@ -235,9 +235,11 @@ def load_weights(model, path):
             f"Weights file '{path}' does not exist. Pass the path of a .keras "
             "checkpoint written by apps.train (in --model_dir) or a .weights.h5 file."
         )
-    if path.suffix == ".keras":
-        loaded = keras.saving.load_model(path, compile=False)
-        model.set_weights(loaded.get_weights())
-    else:
-        model.load_weights(path)
+    import warnings
+
+    with warnings.catch_warnings():
+        # A .keras checkpoint also holds optimizer variables; a freshly
+        # compiled model has none yet, which is expected here.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(str(path))
     return model

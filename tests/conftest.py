@@ -5,6 +5,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("KERAS_GLIMPSE_OFFLINE", "1")  # tests never download
 sys.path.insert(0, os.path.dirname(__file__))  # `import helpers`
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # the repo root
 

@@ -1,6 +1,7 @@
 """RAM's foveated multi-scale retina (glimpse sensor)."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 _CENTERINGS = ("floor", "bilinear")
@@ -11,38 +12,20 @@ def _check_positive_int(name, value):
         raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
 
 
-def _axis_windows(locations, axis_size, size, centering):
-    """Start indices (B, L) of a window of `size` lines along one image axis.
+def _window_lines(locations, axis_size, offsets, bilinear):
+    """Lines of all scale windows along one image axis, in one gather's indices.
 
-    Returns `(index, valid, frac)`: clamped integer indices, a 0/1 float mask
-    that is 0 for lines outside the image (zero padding), and the sub-pixel
-    fraction (None for floor centring). In bilinear mode `L = size + 1`.
+    `offsets` (L,) are the static offsets of every window line from the
+    floored centre pixel, all scales concatenated. Returns clamped indices
+    (B, L), a 0/1 mask that zeroes lines outside the image, and the sub-pixel
+    fraction of the centre (B,) (None for floor centring).
     """
-    n = tf.cast(axis_size, tf.float32)
-    centre = 0.5 * (tf.clip_by_value(locations, -1.0, 1.0) + 1.0) * n
-    if centering == "floor":
-        start = tf.floor(centre) - float(size // 2)
-        frac, length = None, size
-    else:
-        start = centre - float(size // 2)
-        base = tf.floor(start)
-        frac, start, length = start - base, base, size + 1
-    index = tf.cast(start, tf.int32)[:, None] + tf.range(length, dtype=tf.int32)[None, :]
+    centre = 0.5 * (tf.clip_by_value(locations, -1.0, 1.0) + 1.0) * tf.cast(axis_size, tf.float32)
+    base = tf.floor(centre)
+    frac = centre - base if bilinear else None
+    index = tf.cast(base, tf.int32)[:, None] + offsets[None, :]
     valid = tf.logical_and(index >= 0, index < axis_size)
-    index = tf.clip_by_value(index, 0, axis_size - 1)
-    return index, tf.cast(valid, tf.float32), frac
-
-
-def _blend(values, frac, size, axis):
-    """Linear interpolation between line `j` and `j + 1` along `axis`."""
-    if frac is None:
-        return values
-    frac = tf.reshape(tf.cast(frac, values.dtype), [-1, 1, 1, 1])
-    if axis == 1:
-        lo, hi = values[:, :size], values[:, 1:]
-    else:
-        lo, hi = values[:, :, :size], values[:, :, 1:]
-    return lo + frac * (hi - lo)
+    return tf.clip_by_value(index, 0, axis_size - 1), valid, frac
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -144,24 +127,46 @@ class RetinaSensor(keras.layers.Layer):
             images = tf.cast(images, self.compute_dtype)
         locations = tf.cast(locations, tf.float32)
         shape = tf.shape(images)
-        height, width = shape[1], shape[2]
-        g = self.glimpse_size
-        batch = shape[0]
-        out = []
-        for size in self.sizes:
-            k = size // g
-            # Rows: gather, zero outside, blend (bilinear), pool by k.
-            rows, valid, frac = _axis_windows(locations[:, 0], height, size, self.centering)
-            x = tf.gather(images, rows, axis=1, batch_dims=1)  # (B, L, W, C)
-            x = x * tf.cast(valid, x.dtype)[:, :, None, None]
-            x = _blend(x, frac, size, axis=1)
-            x = tf.reduce_mean(tf.reshape(x, [batch, g, k, width, -1]), axis=2)  # (B, g, W, C)
-            # Columns.
-            cols, valid, frac = _axis_windows(locations[:, 1], width, size, self.centering)
-            x = tf.gather(x, cols, axis=2, batch_dims=1)  # (B, g, L, C)
-            x = x * tf.cast(valid, x.dtype)[:, None, :, None]
-            x = _blend(x, frac, size, axis=2)
-            out.append(tf.reduce_mean(tf.reshape(x, [batch, g, g, k, -1]), axis=3))
+        batch, height, width = shape[0], shape[1], shape[2]
+        g, bilinear = self.glimpse_size, self.centering == "bilinear"
+        extra = int(bilinear)  # bilinear windows read one more line to interpolate
+        offsets = np.concatenate([np.arange(n + extra) - n // 2 for n in self.sizes])
+        starts = np.cumsum([0] + [n + extra for n in self.sizes])
+        offsets = tf.constant(offsets, tf.int32)
+
+        def blend(x, frac, axis):
+            # Line j + frac interpolates lines j and j + 1 of the same window.
+            if frac is None:
+                return x
+            frac = tf.reshape(tf.cast(frac, x.dtype), [-1, 1, 1, 1])
+            lo = x[:, :-1] if axis == 1 else x[:, :, :-1]
+            hi = x[:, 1:] if axis == 1 else x[:, :, 1:]
+            return lo + frac * (hi - lo)
+
+        # Rows of every scale: one gather, zero outside, blend, then pool by side // g.
+        rows, valid, frac = _window_lines(locations[:, 0], height, offsets, bilinear)
+        x = tf.gather(images, rows, axis=1, batch_dims=1)  # (B, L, W, C)
+        x = blend(tf.where(valid[:, :, None, None], x, tf.zeros_like(x)), frac, axis=1)
+        x = tf.concat(
+            [
+                tf.reduce_mean(
+                    tf.reshape(x[:, s0 : s0 + n], [batch, g, n // g, width, -1]), axis=2
+                )
+                for s0, n in zip(starts, self.sizes)
+            ],
+            axis=1,
+        )  # (B, k*g, W, C)
+        # Columns of every scale: one gather over all pooled rows, then per scale.
+        cols, valid, frac = _window_lines(locations[:, 1], width, offsets, bilinear)
+        x = tf.gather(x, cols, axis=2, batch_dims=1)  # (B, k*g, L, C)
+        x = blend(tf.where(valid[:, None, :, None], x, tf.zeros_like(x)), frac, axis=2)
+        out = [
+            tf.reduce_mean(
+                tf.reshape(x[:, i * g : (i + 1) * g, s0 : s0 + n], [batch, g, g, n // g, -1]),
+                axis=3,
+            )
+            for i, (s0, n) in enumerate(zip(starts, self.sizes))
+        ]
         return tf.stack(out, axis=1)
 
     def compute_output_shape(self, images_shape, locations_shape):

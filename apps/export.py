@@ -1,0 +1,27 @@
+"""Exports a trained model as a SavedModel with `serve` and `sample` endpoints.
+
+    python -m apps.export --model_dir=DIR [--export_dir=DIR] [--num_samples=M]
+"""
+
+import os
+
+from absl import app
+
+from apps.flags import FLAGS, overrides
+
+
+def main(argv):
+    del argv
+    from keras_glimpse import export, training
+
+    if not FLAGS.model_dir and not FLAGS.export_dir:
+        raise app.UsageError("Pass --model_dir (a trained model) and/or --export_dir.")
+    model, _ = training.restore_model(FLAGS.model_dir, FLAGS.model, FLAGS.checkpoint,
+                                      overrides())
+    path = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export")
+    print(f"exported to {export.export_saved_model(model, path, num_samples=FLAGS.num_samples)}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,36 @@
+"""The flags of every app, defined once. All are optional at import time;
+each app checks the ones it needs in `main()`."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("model", None, "Registered model name (see keras_glimpse.list_models()).")
+flags.DEFINE_string("model_dir", None, "Folder for config.json, checkpoints, logs and the export.")
+flags.DEFINE_string("data_dir", None, "Folder with the dataset's raw files (optional).")
+flags.DEFINE_string("stage", None, "Training stage (training.stages.<stage> of the preset).")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "Distribution strategy; multi_worker reads TF_CONFIG.")
+flags.DEFINE_integer("epochs", None, "Epochs (default: the preset's).")
+flags.DEFINE_integer("batch_size", None, "Global batch size (default: the preset's).")
+flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
+flags.DEFINE_integer("eval_steps", None, "Evaluation batches (default: the whole test split).")
+flags.DEFINE_multi_string("override", [], "key=value overriding a model argument; "
+                          "training.<key>=value and data.<key>=value override those tables.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_integer("verbose", 2, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
+flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which checkpoint to load.")
+flags.DEFINE_string("export_dir", None, "SavedModel destination (default: <model_dir>/export).")
+flags.DEFINE_integer("num_samples", 10, "M, rollouts averaged by the export's `sample` endpoint.")
+flags.DEFINE_string("out_dir", None, "Visualisation output folder (default: <model_dir>/viz).")
+flags.DEFINE_integer("num_images", 8, "Images to visualise.")
+
+
+def overrides():
+    from keras_glimpse.training import parse_overrides
+
+    return parse_overrides(FLAGS.override)

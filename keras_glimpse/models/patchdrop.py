@@ -1,0 +1,628 @@
+"""PatchDrop: a policy on a low-resolution view picks which HR patches to acquire."""
+
+import logging
+import os
+import pathlib
+import re
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_glimpse.backbones.cifar_resnet import CifarResNet
+from keras_glimpse.backbones.resnet import ResNet
+from keras_glimpse.layers.bernoulli_patch_head import BernoulliPatchHead
+from keras_glimpse.layers.patch_mask import PatchMask
+from keras_glimpse.models.glimpse_model import GlimpseModel
+from keras_glimpse.objectives.reinforce import (
+    policy_gradient_loss,
+    reduce_loss,
+    self_critical_advantage,
+)
+
+logger = logging.getLogger("keras_glimpse")
+
+STAGES = ("classifier", "pretrain", "finetune", "finetune2stream")
+_BACKBONE_RE = re.compile(r"^(cifar_resnet|resnet)(\d+)$")
+_PATH_ARGS = ("hr_classifier", "lr_classifier", "policy")
+
+
+def patchdrop_reward(correct, actions, penalty):
+    """PatchDrop's per-image reward (spec A6).
+
+    `R = 1 - (kept / N)^2` when the prediction is correct, else `penalty`,
+    where `kept` is the number of acquired patches out of N.
+
+    Args:
+        correct: `(B,)` bool or 0/1, whether the classifier was right.
+        actions: `(B, N)` 0/1 patch actions.
+        penalty: the (negative) reward of a wrong prediction.
+
+    Returns:
+        `(B,)` float32 rewards.
+    """
+    actions = tf.cast(actions, tf.float32)
+    used = tf.reduce_mean(actions, axis=-1)
+    return tf.where(tf.cast(correct, tf.bool), 1.0 - tf.square(used),
+                    tf.cast(penalty, tf.float32) * tf.ones_like(used))
+
+
+def distinct_policies(actions):
+    """Number of distinct 0/1 rows of `actions` `(B, N)` (XLA-friendly: sort-based).
+
+    Rows are encoded as integers over their first 62 patches (exact for
+    N <= 62, i.e. grids up to 7x7).
+    """
+    actions = tf.cast(actions, tf.int64)[:, :62]
+    n = actions.shape[-1]
+    codes = tf.reduce_sum(actions * tf.bitwise.left_shift(
+        tf.ones([n], tf.int64), tf.range(n, dtype=tf.int64)), axis=-1)
+    codes = tf.sort(codes)
+    changes = tf.cast(tf.not_equal(codes[1:], codes[:-1]), tf.float32)
+    return 1.0 + tf.reduce_sum(changes)
+
+
+def _make_backbone(spec, num_classes, input_shape, synchronized_bn, cifar_widths, name,
+                   weights=None):
+    match = _BACKBONE_RE.match(str(spec))
+    if match is None:
+        raise ValueError(
+            f"Unknown backbone {spec!r}; use 'cifar_resnet<6n+2>' (e.g. cifar_resnet32, "
+            "cifar_resnet8) or 'resnet<10|18|34|50>'.")
+    family, depth = match.group(1), int(match.group(2))
+    if family == "cifar_resnet":
+        if weights is not None:
+            raise ValueError(f"backbone weights files are supported for resnet50 only; "
+                             f"received {weights!r} for {spec!r}.")
+        net = CifarResNet(depth=depth, num_classes=num_classes, widths=tuple(cifar_widths),
+                          synchronized_bn=synchronized_bn, name=name)
+    else:
+        net = ResNet(depth=depth, num_classes=num_classes, input_shape=input_shape,
+                     weights=weights, synchronized_bn=synchronized_bn, name=name)
+    net.build((None,) + tuple(input_shape))
+    return net
+
+
+@keras.saving.register_keras_serializable(package="keras_glimpse")
+class PatchDrop(GlimpseModel):
+    """PatchDrop: learn which high-resolution patches to acquire (CVPR 2020).
+
+    A policy network sees only the low-resolution view `x[:, ::f, ::f]` and
+    outputs an independent Bernoulli probability for each patch of a G x G
+    grid. The acquired HR patches are kept, the others are zeroed (the
+    dataset mean after normalisation), and an HR classifier classifies the
+    result. The reward is `1 - (kept / G^2)^2` when the prediction is
+    correct and `penalty` otherwise; the policy is trained by REINFORCE with
+    a self-critical baseline, `A = R(sampled) - R(greedy)` (actions and
+    advantages are stop-gradient). Exploration is bounded in training
+    (`s' = alpha s + (1 - alpha)(1 - s)`, alpha = 0.8); evaluation uses the
+    greedy action `1[s >= 0.5]`.
+
+    Training runs in four stages, chosen by `stage`; each stage loads the
+    previous stage's checkpoints by path (`hr_classifier`, `lr_classifier`,
+    `policy`: a `.keras` file or a `.weights.h5` file written by an earlier
+    stage of a PatchDrop with the same networks):
+
+    1. `"classifier"`: supervised training of the HR classifier
+       (`resolution="hr"`) or the LR classifier (`resolution="lr"`, on the
+       strided LR view). Cross-entropy only.
+    2. `"pretrain"`: the policy alone against the frozen HR classifier (run
+       with `training=False`, no gradients computed for it); reward penalty
+       `pretrain_penalty` (-0.5); the policy-gradient loss is averaged over
+       all B x G^2 (image, patch) entries.
+    3. `"finetune"`: policy and HR classifier in one optimizer; loss
+       `mean_b(-A sum_i log p(a_i)) + CE(HR(mask(a)), y)` on the sampled mask;
+       penalty `finetune_penalty` (-10 CIFAR, -20 ImageNet / fMoW).
+    4. `"finetune2stream"`: as 3, with the frozen LR classifier's logits on
+       the LR view added to the HR logits (reward and CE use the sum).
+
+    With `curriculum=True` (spec A9, the AAAI-era code), during epochs
+    e < G^2 only patches 0..e are decided by the policy; the others are
+    forced to 1 in the sampled and greedy actions and masked out of the
+    policy-gradient loss. The epoch is the model's `curriculum_epoch`
+    variable, set by the callback of `extra_callbacks()` (or
+    `set_curriculum_epoch`).
+
+    Networks (spec A4.1): the CVPR release's "R32" CIFAR model is really a
+    4-stage ResNet-34-shaped net, and its "R50_ImgNet"/"R34_fMoW" models
+    cannot run on 224 px inputs. keras_glimpse builds what the paper and
+    README name instead: CIFAR: the genuine ResNet-32 (`CifarResNet`) as HR
+    and LR classifier and a ResNet-8 policy on the 8x8 view; ImageNet: a
+    ResNet-50 (`keras.applications`) HR/LR classifier; fMoW: a ResNet-34;
+    both with a ResNet-18 policy on the 56x56 view.
+
+    Metrics (train and test): `loss`, `accuracy` (greedy policy),
+    `patches_kept` (mean S of the greedy policy) and `patches_kept_std`,
+    `reward` (of the greedy action), `sample_reward` (training),
+    `distinct_policies` (number of distinct greedy policies per batch,
+    averaged over the batches of the epoch; per replica under a strategy).
+
+    Args:
+        image_shape: `(H, W, C)` of the HR images; G must divide H and W.
+        num_classes: number of classes.
+        stage: one of `"classifier"`, `"pretrain"`, `"finetune"`,
+            `"finetune2stream"`.
+        resolution: `"hr"` or `"lr"`, which classifier the `"classifier"`
+            stage trains (and predicts with).
+        grid_size: G, patches per side (4 in the paper).
+        lr_factor: f, the LR view is `x[:, ::f, ::f]` (4: 32->8, 224->56).
+        hr_backbone: `"cifar_resnet32"`, `"resnet34"`, `"resnet50"`, ...
+        lr_backbone: backbone of the LR classifier (default: `hr_backbone`).
+        policy_backbone: backbone of the policy (`"cifar_resnet8"`,
+            `"resnet18"`, ...).
+        cifar_widths: stage widths of `cifar_resnet*` backbones.
+        hr_backbone_weights: optional local weights file for a `resnet50`
+            HR classifier (keras.applications notop weights).
+        alpha: exploration bound (0.8).
+        pretrain_penalty: reward of a wrong prediction in stage 2.
+        finetune_penalty: reward of a wrong prediction in stages 3 and 4.
+        curriculum: enable the patch curriculum (see above).
+        synchronized_bn: cross-replica BatchNorm in every network (exact
+            equivalence under `MirroredStrategy`; costs an all-reduce per BN).
+        hr_classifier: path of a checkpoint whose HR classifier is loaded.
+        lr_classifier: path of a checkpoint whose LR classifier is loaded.
+        policy: path of a checkpoint whose policy is loaded.
+        seed: seed of the policy's sampler.
+        **kwargs: base `keras.Model` arguments.
+
+    Call arguments:
+        images: `(B, H, W, C)` normalised HR images.
+
+    Returns:
+        `(B, num_classes)` logits of the greedy policy (`rollout` also
+        returns `patch_mask` `(B, G, G)`, `actions` and `probs`).
+
+    Example:
+    >>> import numpy as np, keras_glimpse
+    >>> model = keras_glimpse.build("patchdrop_r32_c10")
+    >>> model(np.zeros((2, 32, 32, 3), "float32")).shape
+    TensorShape([2, 10])
+
+    Reference:
+        Uzkent & Ermon, "Learning When and Where to Zoom With Deep
+        Reinforcement Learning", CVPR 2020 (arXiv:2003.00425).
+    """
+
+    trajectory_keys = ("patch_mask",)
+
+    def __init__(self, image_shape=(32, 32, 3), num_classes=10, stage="finetune",
+                 resolution="hr", grid_size=4, lr_factor=4, hr_backbone="cifar_resnet32",
+                 lr_backbone=None, policy_backbone="cifar_resnet8",
+                 cifar_widths=(16, 32, 64), hr_backbone_weights=None, alpha=0.8,
+                 pretrain_penalty=-0.5, finetune_penalty=-10.0, curriculum=False,
+                 synchronized_bn=False, hr_classifier=None, lr_classifier=None, policy=None,
+                 seed=None, **kwargs):
+        prediction_type = kwargs.pop("prediction_type", "classification")
+        if prediction_type != "classification":
+            raise ValueError("PatchDrop is a classifier; received "
+                             f"prediction_type={prediction_type!r}.")
+        super().__init__(image_shape=image_shape, prediction_type="classification", **kwargs)
+        if stage not in STAGES:
+            raise ValueError(f"`stage` must be one of {STAGES}; received stage={stage!r}.")
+        if resolution not in ("hr", "lr"):
+            raise ValueError(f"`resolution` must be 'hr' or 'lr'; received resolution={resolution!r}.")
+        for arg, value in (("num_classes", num_classes), ("grid_size", grid_size),
+                           ("lr_factor", lr_factor)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{arg}` must be a positive integer; received {arg}={value!r}.")
+        h, w, _ = self.image_shape
+        if h % grid_size or w % grid_size:
+            raise ValueError(
+                f"`grid_size` must divide the image height and width; received grid_size="
+                f"{grid_size} for image_shape={self.image_shape}.")
+        if grid_size * grid_size > 62:
+            raise ValueError(f"`grid_size` must be <= 7 (at most 62 patches); received "
+                             f"grid_size={grid_size}.")
+        for arg, value in (("pretrain_penalty", pretrain_penalty),
+                           ("finetune_penalty", finetune_penalty)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value > 0:
+                raise ValueError(f"`{arg}` must be a number <= 0; received {arg}={value!r}.")
+        self.num_classes = num_classes
+        self.stage = stage
+        self.resolution = resolution
+        self.grid_size = grid_size
+        self.lr_factor = lr_factor
+        self.hr_backbone = hr_backbone
+        self.lr_backbone = lr_backbone
+        self.policy_backbone = policy_backbone
+        self.cifar_widths = tuple(cifar_widths)
+        self.hr_backbone_weights = hr_backbone_weights
+        self.alpha = float(alpha)
+        self.pretrain_penalty = float(pretrain_penalty)
+        self.finetune_penalty = float(finetune_penalty)
+        self.curriculum = bool(curriculum)
+        self.synchronized_bn = bool(synchronized_bn)
+        self.seed = seed
+        self.hr_classifier_path = hr_classifier
+        self.lr_classifier_path = lr_classifier
+        self.policy_path = policy
+        self.num_patches = grid_size * grid_size
+
+        lr_shape = (-(-h // lr_factor), -(-w // lr_factor), self.image_shape[2])
+        self.lr_shape = lr_shape
+        self.patch_mask = PatchMask(grid_size=grid_size, lr_factor=lr_factor, name="patch_mask")
+        self.patch_mask.build((None,) + self.image_shape)
+        self.hr_net = _make_backbone(hr_backbone, num_classes, self.image_shape,
+                                     self.synchronized_bn, self.cifar_widths, "hr_classifier",
+                                     weights=hr_backbone_weights)
+        self.lr_net = _make_backbone(lr_backbone or hr_backbone, num_classes, lr_shape,
+                                     self.synchronized_bn, self.cifar_widths, "lr_classifier")
+        self.policy_net = _make_backbone(policy_backbone, None, lr_shape,
+                                         self.synchronized_bn, self.cifar_widths,
+                                         "policy_backbone")
+        self.policy_head = BernoulliPatchHead(self.num_patches, alpha=self.alpha, seed=seed,
+                                              name="policy_head")
+        self.policy_head.build((None, self.policy_net.output_dim))
+        self.curriculum_epoch = self.add_weight(
+            shape=(), initializer="zeros", dtype="int32", trainable=False,
+            name="curriculum_epoch")
+
+        # Which networks this stage trains; frozen ones also run BN in inference mode.
+        trains = {
+            "classifier": {"hr": resolution == "hr", "lr": resolution == "lr", "policy": False},
+            "pretrain": {"hr": False, "lr": False, "policy": True},
+            "finetune": {"hr": True, "lr": False, "policy": True},
+            "finetune2stream": {"hr": True, "lr": False, "policy": True},
+        }[stage]
+        self.hr_net.trainable = trains["hr"]
+        self.lr_net.trainable = trains["lr"]
+        self.policy_net.trainable = trains["policy"]
+        self.policy_head.trainable = trains["policy"]
+
+        self._trackers = {k: keras.metrics.Mean(name=k) for k in (
+            "loss", "accuracy", "patches_kept", "patches_kept_sq", "reward", "sample_reward",
+            "distinct_policies")}
+        self.built = True
+        self._load_stage_checkpoints()
+
+    # ------------------------------------------------------------- loading
+    def _networks(self, which):
+        return {"hr_classifier": [self.hr_net], "lr_classifier": [self.lr_net],
+                "policy": [self.policy_net, self.policy_head]}[which]
+
+    def _load_stage_checkpoints(self):
+        cache = {}
+        for which in _PATH_ARGS:
+            path = getattr(self, f"{which}_path")
+            if path is not None:
+                self._load_networks(which, path, cache)
+
+    def _source_model(self, which, path, cache):
+        key = str(path)
+        if key in cache:
+            return cache[key]
+        p = pathlib.Path(os.fspath(path)).expanduser()
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"PatchDrop(stage={self.stage!r}): `{which}` checkpoint '{p}' does not exist. "
+                "Pass the .keras (or .weights.h5) file written by the previous stage, e.g. "
+                "<model_dir>/checkpoints/best.keras of apps.train --stage=...")
+        if p.name.endswith(".keras"):
+            try:
+                source = keras.saving.load_model(str(p), compile=False)
+            except Exception as e:  # noqa: BLE001 - re-raised with the path
+                raise ValueError(
+                    f"`{which}`='{p}' could not be loaded as a PatchDrop checkpoint: "
+                    f"{type(e).__name__}: {e}") from e
+            if not isinstance(source, PatchDrop):
+                raise ValueError(
+                    f"`{which}`='{p}' holds a {type(source).__name__}, not a PatchDrop "
+                    "checkpoint. Pass a checkpoint written by a PatchDrop training stage.")
+        elif p.name.endswith(".h5"):
+            config = self.get_config()
+            config.update(stage="classifier", curriculum=False, name="patchdrop_source")
+            for k in _PATH_ARGS:
+                config[k] = None
+            source = PatchDrop.from_config(config)
+            try:
+                source.load_weights(str(p))
+            except Exception as e:  # noqa: BLE001 - re-raised with the path
+                raise ValueError(
+                    f"`{which}`='{p}' does not hold the weights of this PatchDrop "
+                    f"configuration (hr_backbone={self.hr_backbone!r}, lr_backbone="
+                    f"{self.lr_backbone!r}, policy_backbone={self.policy_backbone!r}, "
+                    f"num_classes={self.num_classes}, grid_size={self.grid_size}): "
+                    f"{type(e).__name__}: {e}") from e
+        else:
+            raise ValueError(f"`{which}`='{p}' must be a .keras or .weights.h5 file.")
+        cache[key] = source
+        return source
+
+    def _load_networks(self, which, path, cache):
+        source = self._source_model(which, path, cache)
+        for dst, src in zip(self._networks(which), source._networks(which)):
+            dst_w, src_w = dst.get_weights(), src.get_weights()
+            shapes = [tuple(a.shape) for a in dst_w]
+            got = [tuple(a.shape) for a in src_w]
+            if shapes != got:
+                raise ValueError(
+                    f"`{which}`='{path}' holds a different network: its {dst.name} has "
+                    f"{len(got)} arrays with shapes {got[:4]}{'...' if len(got) > 4 else ''}, "
+                    f"this model expects {len(shapes)} with shapes {shapes[:4]}"
+                    f"{'...' if len(shapes) > 4 else ''}. Check hr_backbone / lr_backbone / "
+                    "policy_backbone / num_classes / grid_size against the previous stage.")
+            dst.set_weights(src_w)
+        logger.info("PatchDrop: loaded %s from %s", which, path)
+
+    # ------------------------------------------------------------- policy
+    def low_resolution(self, images):
+        return self.patch_mask.low_resolution(images)
+
+    def set_curriculum_epoch(self, epoch):
+        self.curriculum_epoch.assign(int(epoch))
+
+    def extra_callbacks(self):
+        """Callbacks this model needs in `fit` (the curriculum epoch setter)."""
+        if not self.curriculum:
+            return []
+        return [keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs=None: self.set_curriculum_epoch(epoch))]
+
+    def _curriculum_masks(self):
+        """(decided (1, N) 0/1 patches the policy decides, or None)."""
+        if not self.curriculum:
+            return None
+        epoch = tf.cast(self.curriculum_epoch, tf.int32)
+        return tf.cast(tf.range(self.num_patches)[None, :] <= epoch, tf.float32)
+
+    def _policy(self, lr, mode, training):
+        feats = self.policy_net(lr, training=training)
+        out = self.policy_head(feats, mode=mode)
+        action, greedy = out["action"], out["greedy"]
+        decided = self._curriculum_masks()
+        if decided is not None:
+            action = decided * action + (1.0 - decided)
+            greedy = decided * greedy + (1.0 - decided)
+            out = dict(out, log_prob_per_patch=out["log_prob_per_patch"] * decided)
+        return dict(out, action=tf.stop_gradient(action), greedy=tf.stop_gradient(greedy))
+
+    def _classify(self, images, lr, actions, training):
+        logits = self.hr_net(self.patch_mask(images, actions), training=training)
+        if self.stage == "finetune2stream":
+            logits = logits + tf.stop_gradient(self.lr_net(lr, training=False))
+        return logits
+
+    @property
+    def penalty(self):
+        return self.pretrain_penalty if self.stage in ("classifier", "pretrain") \
+            else self.finetune_penalty
+
+    def rollout(self, images, mode="greedy", training=False):
+        g = self.grid_size
+        batch = tf.shape(images)[0]
+        if self.stage == "classifier":
+            if self.resolution == "hr":
+                logits = self.hr_net(images, training=training)
+                actions = tf.ones([batch, self.num_patches], images.dtype)
+            else:
+                logits = self.lr_net(self.low_resolution(images), training=training)
+                actions = tf.zeros([batch, self.num_patches], images.dtype)
+            return {"predictions": logits, "patch_mask": tf.reshape(actions, [-1, g, g]),
+                    "actions": actions, "probs": actions}
+        lr = self.low_resolution(images)
+        out = self._policy(lr, mode, training)
+        actions = out["action"]
+        logits = self._classify(images, lr, actions, training)
+        return {"predictions": logits, "patch_mask": tf.reshape(actions, [-1, g, g]),
+                "actions": actions, "probs": out["probs"]}
+
+    # ------------------------------------------------------------- training
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def _update_metrics(self, loss, logits, labels, actions, sample_reward=None):
+        correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+        kept = tf.reduce_sum(tf.cast(actions, tf.float32), axis=-1)
+        t = self._trackers
+        t["loss"].update_state(loss)
+        t["accuracy"].update_state(tf.cast(correct, tf.float32))
+        t["patches_kept"].update_state(kept)
+        t["patches_kept_sq"].update_state(tf.square(kept))
+        t["reward"].update_state(patchdrop_reward(correct, actions, self.penalty))
+        if sample_reward is not None:
+            t["sample_reward"].update_state(sample_reward)
+        t["distinct_policies"].update_state(distinct_policies(actions))
+        return self._logs(training=sample_reward is not None)
+
+    def _logs(self, training):
+        t = self._trackers
+        mean = t["patches_kept"].result()
+        std = tf.sqrt(tf.maximum(t["patches_kept_sq"].result() - tf.square(mean), 0.0))
+        logs = {k: t[k].result() for k in ("loss", "accuracy", "patches_kept")}
+        logs["patches_kept_std"] = std
+        logs["reward"] = t["reward"].result()
+        if training and self.stage != "classifier":
+            logs["sample_reward"] = t["sample_reward"].result()
+        logs["distinct_policies"] = t["distinct_policies"].result()
+        return logs
+
+    def _unpack(self, data):
+        x, y = data[0], data[1]
+        return self.check_images(x), tf.reshape(tf.cast(y, tf.int32), [-1])
+
+    def _apply(self, tape, loss, variables):
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply(grads, variables)
+
+    def train_step(self, data):
+        images, labels = self._unpack(data)
+        if self.stage == "classifier":
+            net = self.hr_net if self.resolution == "hr" else self.lr_net
+            inputs = images if self.resolution == "hr" else self.low_resolution(images)
+            with tf.GradientTape() as tape:
+                logits = net(inputs, training=True)
+                per_example = keras.losses.sparse_categorical_crossentropy(
+                    labels, logits, from_logits=True)
+                loss = reduce_loss(per_example)
+            self._apply(tape, loss, net.trainable_variables)
+            actions = tf.fill([tf.shape(images)[0], self.num_patches],
+                              1.0 if self.resolution == "hr" else 0.0)
+            return self._update_metrics(tf.reduce_mean(per_example), logits, labels, actions)
+
+        lr = self.low_resolution(images)
+        n = float(self.num_patches)
+        joint = self.stage != "pretrain"
+        with tf.GradientTape() as tape:
+            out = self._policy(lr, "sample", training=True)
+            sampled, greedy = out["action"], out["greedy"]
+            if joint:
+                logits_s = self._classify(images, lr, sampled, training=True)
+                logits_g = tf.stop_gradient(self._classify(images, lr, greedy, training=True))
+            else:
+                with tape.stop_recording():
+                    logits_s = self._classify(images, lr, sampled, training=False)
+                    logits_g = self._classify(images, lr, greedy, training=False)
+            correct_s = tf.equal(tf.argmax(logits_s, -1, output_type=tf.int32), labels)
+            correct_g = tf.equal(tf.argmax(logits_g, -1, output_type=tf.int32), labels)
+            reward_s = patchdrop_reward(correct_s, sampled, self.penalty)
+            reward_g = patchdrop_reward(correct_g, greedy, self.penalty)
+            advantage = self_critical_advantage(reward_s, reward_g)
+            pg = policy_gradient_loss(out["log_prob_per_patch"], advantage[:, None])
+            if joint:
+                ce = keras.losses.sparse_categorical_crossentropy(labels, logits_s,
+                                                                  from_logits=True)
+                per_example = pg + ce
+            else:
+                per_example = pg / n  # mean over the B x G^2 (image, patch) entries
+            loss = reduce_loss(per_example)
+        variables = self.policy_net.trainable_variables + self.policy_head.trainable_variables
+        if joint:
+            variables = variables + self.hr_net.trainable_variables
+        self._apply(tape, loss, variables)
+        return self._update_metrics(tf.reduce_mean(per_example), logits_g, labels, greedy,
+                                    sample_reward=reward_s)
+
+    def test_step(self, data):
+        images, labels = self._unpack(data)
+        out = self.rollout(images, mode="greedy", training=False)
+        logits = out["predictions"]
+        ce = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        return self._update_metrics(tf.reduce_mean(ce), logits, labels, out["actions"])
+
+    def compile_from_preset(self, training):
+        """Compiles with the (stage-merged) `training` table.
+
+        Keys: `optimizer` (`adam` | `sgd` | `adamw`), `learning_rate`,
+        `momentum`, `weight_decay`, and an optional step schedule:
+        `lr_decay_epochs` (e.g. [150, 250]), `lr_decay_factor` (0.1) with
+        `train_examples` and `batch_size` to turn epochs into steps.
+        """
+        training = dict(training)
+        lr = float(training.get("learning_rate", 1e-4))
+        boundaries = training.get("lr_decay_epochs")
+        if boundaries:
+            steps = training.get("steps_per_epoch") or int(np.ceil(
+                float(training.get("train_examples", 50000))
+                / float(training.get("batch_size", 128))))
+            factor = float(training.get("lr_decay_factor", 0.1))
+            lr = keras.optimizers.schedules.PiecewiseConstantDecay(
+                [int(e) * int(steps) for e in boundaries],
+                [lr * factor ** i for i in range(len(boundaries) + 1)])
+        name = str(training.get("optimizer", "adam")).lower()
+        wd = training.get("weight_decay")
+        if name == "adam":
+            opt = keras.optimizers.Adam(lr)
+        elif name == "sgd":
+            opt = keras.optimizers.SGD(lr, momentum=float(training.get("momentum", 0.9)),
+                                       weight_decay=None if not wd else float(wd))
+        elif name == "adamw":
+            opt = keras.optimizers.AdamW(lr, weight_decay=float(wd or 0.01))
+        else:
+            raise ValueError(f"Unknown optimizer {name!r}; use adam, sgd or adamw.")
+        self.compile(optimizer=opt)
+
+    # ------------------------------------------------------------- pictures
+    def visualize(self, images, labels, out_dir, max_images=16):
+        """Writes one figure per image and a patch-keep-frequency heatmap.
+
+        Each `patchdrop_<i>.png` shows the LR view the policy saw, the kept
+        HR patches (dropped ones dark) and the prediction; `patch_heatmap.png`
+        shows how often each patch is kept over all given images.
+
+        Args:
+            images: `(B, H, W, C)` normalised images.
+            labels: `(B,)` int labels (or None).
+            out_dir: output folder (created).
+            max_images: at most this many per-image figures.
+
+        Returns:
+            list of written paths (heatmap last).
+        """
+        from keras_glimpse import viz
+
+        plt = viz._require("matplotlib.pyplot")
+        os.makedirs(out_dir, exist_ok=True)
+        images = np.asarray(images, np.float32)
+        out = self.rollout(tf.convert_to_tensor(images), mode="greedy", training=False)
+        masks = np.asarray(out["patch_mask"])
+        preds = np.argmax(np.asarray(out["predictions"]), -1)
+        lr = np.asarray(self.low_resolution(images))
+        paths = []
+        for i in range(min(len(images), int(max_images))):
+            kept = viz.overlay_mask(images[i], masks[i], alpha=0.85)
+            lr_up = viz.upscale(viz.to_rgb_uint8(lr[i]), self.lr_factor)
+            title = f"pred {preds[i]}"
+            if labels is not None:
+                title += f" / true {int(np.asarray(labels)[i])}"
+            fig, axes = plt.subplots(1, 2, figsize=(4.4, 2.4))
+            axes[0].imshow(lr_up, interpolation="nearest")
+            axes[0].set_title("LR view", fontsize=8)
+            axes[1].imshow(kept, interpolation="nearest")
+            axes[1].set_title(f"kept {int(masks[i].sum())}/{self.num_patches}: {title}",
+                              fontsize=8)
+            g = self.grid_size
+            ph, pw = self.image_shape[0] / g, self.image_shape[1] / g
+            for k in range(1, g):
+                axes[1].axhline(k * ph - 0.5, color="w", lw=0.5)
+                axes[1].axvline(k * pw - 0.5, color="w", lw=0.5)
+            for ax in axes:
+                ax.axis("off")
+            fig.tight_layout()
+            path = os.path.join(out_dir, f"patchdrop_{i:03d}.png")
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            paths.append(path)
+        freq = masks.mean(axis=0)
+        fig, ax = plt.subplots(figsize=(3.2, 2.8))
+        im = ax.imshow(freq, vmin=0.0, vmax=1.0, cmap="viridis")
+        for (r, c), v in np.ndenumerate(freq):
+            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                    color="w" if v < 0.6 else "k")
+        ax.set_title(f"patch keep frequency (n={len(images)})", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(im, ax=ax, fraction=0.046)
+        fig.tight_layout()
+        path = os.path.join(out_dir, "patch_heatmap.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+        return paths
+
+    # ------------------------------------------------------------- config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_classes=self.num_classes, stage=self.stage, resolution=self.resolution,
+            grid_size=self.grid_size, lr_factor=self.lr_factor,
+            hr_backbone=self.hr_backbone, lr_backbone=self.lr_backbone,
+            policy_backbone=self.policy_backbone, cifar_widths=list(self.cifar_widths),
+            hr_backbone_weights=self.hr_backbone_weights, alpha=self.alpha,
+            pretrain_penalty=self.pretrain_penalty, finetune_penalty=self.finetune_penalty,
+            curriculum=self.curriculum, synchronized_bn=self.synchronized_bn,
+            hr_classifier=self.hr_classifier_path, lr_classifier=self.lr_classifier_path,
+            policy=self.policy_path, seed=self.seed)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Rebuilding from a saved config (e.g. a .keras checkpoint) must not
+        # re-load the previous stages: the archive's own weights follow.
+        config = dict(config)
+        paths = {k: config.pop(k, None) for k in _PATH_ARGS}
+        model = cls(**config)
+        model.hr_classifier_path = paths["hr_classifier"]
+        model.lr_classifier_path = paths["lr_classifier"]
+        model.policy_path = paths["policy"]
+        return model

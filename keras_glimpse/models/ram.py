@@ -1,0 +1,765 @@
+"""Recurrent Attention Model (RAM) and Unsupervised RAM (URAM).
+
+Both models compose the shared blocks of `keras_glimpse.layers`:
+`RetinaSensor` -> `GlimpseNetwork` -> `RecurrentCore` (ReLU RNN) -> heads
+(`GaussianLocationHead` and `ValueHead`, both on `stop_gradient(h_t)`), and
+the REINFORCE toolkit of `keras_glimpse.objectives.reinforce`.
+
+Conventions shared by both models (the upstream RAM port, spec §2.6):
+
+- Locations are `(y, x)` in `[-1, 1]`. The first location `l_0` is not a
+  policy action: in `"sample"` mode (training, Monte Carlo evaluation) it is
+  uniform in `[-1, 1]^2` as upstream; in `"greedy"` mode it is the centre
+  `(0, 0)` so that the deterministic rollout (and the `serve` endpoint) is
+  reproducible.
+- The policy decides `T - 1` locations `l_1 .. l_{T-1}` from `h_1 .. h_{T-1}`.
+  Upstream also samples an `l_T` that no glimpse uses and feeds it to
+  REINFORCE; that term carries no information about the reward and only adds
+  variance, so it is not produced here.
+- Sampled locations are detached (the head returns stop-gradient actions);
+  the location and baseline heads read `stop_gradient(h_t)`, so REINFORCE
+  trains only the location head and the task loss trains sensor, glimpse
+  network, core and task head.
+- `policy="random"` glimpses at uniform random locations at every step and
+  `policy="center"` always at `(0, 0)`; the location head and baseline still
+  exist, so the same weights can be evaluated with any policy (`rollout(...,
+  policy=...)`, `evaluate_policy`).
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_glimpse.layers.gaussian_location_head import GaussianLocationHead
+from keras_glimpse.layers.glimpse_network import GlimpseNetwork
+from keras_glimpse.layers.recurrent_core import RecurrentCore
+from keras_glimpse.layers.retina_sensor import RetinaSensor
+from keras_glimpse.layers.value_head import ValueHead
+from keras_glimpse.models.glimpse_model import GlimpseModel
+from keras_glimpse.objectives import reinforce
+
+POLICIES = ("learned", "random", "center")
+_MODES = ("greedy", "sample")
+
+
+# --------------------------------------------------------------------------- losses
+def ram_loss(logits, labels, log_probs, baselines, reinforce_weight=0.01):
+    """RAM's hybrid loss, per example.
+
+    `L = NLL(y | h_T) + mean_t (b_t - R)^2 + w * (-sum_t log pi(l_t) (R - b_t))`
+    with the reward `R = 1[argmax logits = y]` broadcast over the policy steps
+    (undiscounted terminal reward, spec §2.6). The reward and the advantage
+    are constants (stop-gradient).
+
+    Args:
+        logits: `(B, K)` class logits at the last step.
+        labels: `(B,)` integer labels.
+        log_probs: `(B, T')` log-probabilities of the sampled locations.
+        baselines: `(B, T')` baseline predictions `b_t`.
+        reinforce_weight: `w`, the weight of the REINFORCE term (0.01 upstream).
+
+    Returns:
+        dict of `(B,)` tensors: `total`, `nll`, `baseline`, `reinforce` and
+        `reward`.
+    """
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    reward = tf.stop_gradient(tf.cast(tf.equal(pred, labels), logits.dtype))
+    num_steps = log_probs.shape[1] if log_probs.shape[1] is not None else tf.shape(log_probs)[1]
+    returns = reinforce.terminal_returns(reward, num_steps)
+    if baselines.shape[1] == 0:
+        base = tf.zeros_like(reward)
+        pg = tf.zeros_like(reward)
+    else:
+        base = reinforce.baseline_loss(baselines, returns)
+        advantages = tf.stop_gradient(returns - baselines)
+        pg = reinforce.policy_gradient_loss(log_probs, advantages)
+    total = nll + base + reinforce_weight * pg
+    return {"total": total, "nll": nll, "baseline": base, "reinforce": pg, "reward": reward}
+
+
+def reconstruction_errors(images, reconstructions):
+    """Per-example MSE after each glimpse, `e_t = mean_pixels (x - X_t)^2`.
+
+    Args:
+        images: `(B, H, W, C)`.
+        reconstructions: `(B, T, H, W, C)` cumulative reconstructions `X_1 .. X_T`.
+
+    Returns:
+        `(B, T + 1)`: `e_0 = mean x^2` (the empty reconstruction) then `e_1 .. e_T`.
+    """
+    images = tf.cast(images, reconstructions.dtype)
+    e0 = tf.reduce_mean(tf.square(images), axis=[1, 2, 3])
+    et = tf.reduce_mean(tf.square(images[:, None] - reconstructions), axis=[2, 3, 4])
+    return tf.concat([e0[:, None], et], axis=1)
+
+
+def uram_loss(images, reconstructions, log_probs, baselines, reinforce_weight=0.01,
+              discount=1.0):
+    """URAM's corrected loss (spec §2.7), per example.
+
+    - Reconstruction: `L_rec = mean_{t=1..T} e_t` (every step supervised,
+      option B of the spec).
+    - Reward: the per-step improvement `r_t = e_{t-1} - e_t` (positive when
+      the error falls), stop-gradient. The location `l_j` chosen from `h_j`
+      first affects `X_{j+1}`, so its return is
+      `G_j = sum_{k > j} discount^(k-j-1) r_k` (with `discount=1`,
+      `G_j = e_j - e_T`).
+    - Baseline: `mean_j (b_j - G_j)^2`; REINFORCE: `-sum_j log pi(l_j) (G_j - b_j)`.
+
+    Args:
+        images: `(B, H, W, C)` targets.
+        reconstructions: `(B, T, H, W, C)` cumulative reconstructions.
+        log_probs: `(B, T-1)` log-probabilities of the policy's locations.
+        baselines: `(B, T-1)` baseline predictions.
+        reinforce_weight: weight of the REINFORCE term.
+        discount: discount of the improvement rewards.
+
+    Returns:
+        dict of `(B,)` tensors: `total`, `reconstruction`, `final_mse`,
+        `baseline`, `reinforce`, `reward` (the total improvement `e_0 - e_T`).
+    """
+    errors = reconstruction_errors(images, reconstructions)  # (B, T+1)
+    rec = tf.reduce_mean(errors[:, 1:], axis=1)
+    improvements = tf.stop_gradient(errors[:, :-1] - errors[:, 1:])  # r_1 .. r_T
+    if log_probs.shape[1] == 0:
+        base = tf.zeros_like(rec)
+        pg = tf.zeros_like(rec)
+    else:
+        returns = reinforce.discounted_returns(improvements[:, 1:], discount)  # G_1 .. G_{T-1}
+        base = reinforce.baseline_loss(baselines, returns)
+        advantages = tf.stop_gradient(returns - baselines)
+        pg = reinforce.policy_gradient_loss(log_probs, advantages)
+    total = rec + base + reinforce_weight * pg
+    return {"total": total, "reconstruction": rec, "final_mse": errors[:, -1], "baseline": base,
+            "reinforce": pg, "reward": tf.reduce_sum(improvements, axis=1)}
+
+
+# --------------------------------------------------------------------------- shared base
+def _check_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}; received {name}={value!r}.")
+    return int(value)
+
+
+def _check_float(name, value, positive=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            value <= 0 if positive else value < 0):
+        kind = "a positive" if positive else "a non-negative"
+        raise ValueError(f"`{name}` must be {kind} number; received {name}={value!r}.")
+    return float(value)
+
+
+class _RecurrentAttention(GlimpseModel):
+    """Shared body of RAM and URAM: the glimpse loop and the policy plumbing."""
+
+    trajectory_keys = ("locations",)
+
+    def _init_blocks(self, num_glimpses, glimpse_size, num_scales, scale_factor, glimpse_units,
+                     location_units, hidden_units, location_hidden_units, std,
+                     reinforce_weight, policy, seed):
+        self.num_glimpses = _check_int("num_glimpses", num_glimpses)
+        self.glimpse_size = _check_int("glimpse_size", glimpse_size)
+        self.num_scales = _check_int("num_scales", num_scales)
+        self.scale_factor = _check_int("scale_factor", scale_factor)
+        self.glimpse_units = _check_int("glimpse_units", glimpse_units)
+        self.location_units = _check_int("location_units", location_units)
+        self.hidden_units = _check_int("hidden_units", hidden_units)
+        if location_hidden_units is not None:
+            location_hidden_units = _check_int("location_hidden_units", location_hidden_units)
+        self.location_hidden_units = location_hidden_units
+        self.std = _check_float("std", std, positive=True)
+        self.reinforce_weight = _check_float("reinforce_weight", reinforce_weight)
+        if policy not in POLICIES:
+            raise ValueError(f"`policy` must be one of {POLICIES}; received policy={policy!r}.")
+        self.policy = policy
+        if seed is not None:
+            seed = _check_int("seed", seed, minimum=0)
+        self.seed = seed
+        self.sensor = RetinaSensor(glimpse_size, num_scales=num_scales,
+                                   scale_factor=scale_factor, name="retina")
+        self.glimpse_network = GlimpseNetwork(glimpse_units, location_units, hidden_units,
+                                              name="glimpse_network")
+        self.core = RecurrentCore(hidden_units, cell_type="rnn", name="core")
+        self.location_head = GaussianLocationHead(std=self.std,
+                                                  hidden_units=location_hidden_units,
+                                                  seed=seed, name="location_head")
+        self.baseline = ValueHead(name="baseline")
+        self.seed_generator = keras.random.SeedGenerator(
+            None if seed is None else seed + 1, name="location_seed_generator")
+
+    def _block_config(self):
+        return {
+            "name": self.name, "trainable": self.trainable,
+            "image_shape": list(self.image_shape),
+            "num_glimpses": self.num_glimpses, "glimpse_size": self.glimpse_size,
+            "num_scales": self.num_scales, "scale_factor": self.scale_factor,
+            "glimpse_units": self.glimpse_units, "location_units": self.location_units,
+            "hidden_units": self.hidden_units,
+            "location_hidden_units": self.location_hidden_units, "std": self.std,
+            "reinforce_weight": self.reinforce_weight, "policy": self.policy, "seed": self.seed,
+        }
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        self.rollout(tf.zeros((1,) + self.image_shape), mode="greedy")
+        self.built = True
+
+    def _images(self, images):
+        # GlimpseModel.check_images reads `.shape.rank`: convert numpy first.
+        return self.check_images(tf.convert_to_tensor(images))
+
+    def _sense(self, images, locations):
+        # RetinaSensor loses the static channel count when the batch size is
+        # unknown (its reshape uses -1 for C); restore it for GlimpseNetwork.
+        g = self.glimpse_size
+        return tf.ensure_shape(self.sensor(images, locations),
+                               (None, self.num_scales, g, g, self.image_shape[-1]))
+
+    def _random_locations(self, batch):
+        return keras.random.uniform(tf.stack([batch, 2]), minval=-1.0, maxval=1.0,
+                                    seed=self.seed_generator)
+
+    def _glimpse_loop(self, images, mode, policy, training, step_fn=None):
+        """Runs T glimpses; returns the stacked per-step tensors."""
+        if mode not in _MODES:
+            raise ValueError(f"`mode` must be one of {_MODES}; received mode={mode!r}.")
+        policy = policy or self.policy
+        if policy not in POLICIES:
+            raise ValueError(f"`policy` must be one of {POLICIES}; received policy={policy!r}.")
+        # Static (H, W, C) keep the retina's output shape static (data
+        # pipelines may hand over batches with unknown spatial dimensions).
+        images = tf.ensure_shape(images, (None,) + tuple(self.image_shape))
+        batch = tf.shape(images)[0]
+        zeros = tf.zeros(tf.stack([batch, 2]), images.dtype)
+        if policy == "center" or (policy == "learned" and mode == "greedy"):
+            loc = zeros
+        else:
+            loc = self._random_locations(batch)
+        states = self.core.get_initial_state(batch)
+        locations, hidden, log_probs, baselines, extras = [], [], [], [], []
+        for t in range(self.num_glimpses):
+            locations.append(loc)
+            glimpses = self._sense(images, loc)
+            g = self.glimpse_network(glimpses, loc)
+            h, states = self.core(g, states, training=training)
+            hidden.append(h)
+            if step_fn is not None:
+                extras.append(step_fn(h))
+            if t == self.num_glimpses - 1:
+                break
+            h_sg = tf.stop_gradient(h)
+            head = self.location_head(h_sg, mode=mode)
+            baselines.append(self.baseline(h_sg))
+            log_probs.append(head["log_prob"])
+            if policy == "learned":
+                loc = head["action"]
+            elif policy == "random":
+                loc = self._random_locations(batch)
+            else:
+                loc = zeros
+        if log_probs:
+            log_probs = tf.stack(log_probs, axis=1)
+            baselines = tf.stack(baselines, axis=1)
+        else:
+            log_probs = tf.zeros(tf.stack([batch, 0]), images.dtype)
+            baselines = tf.zeros(tf.stack([batch, 0]), images.dtype)
+        return {
+            "locations": tf.stack(locations, axis=1),
+            "hidden_states": tf.stack(hidden, axis=1),
+            "log_probs": log_probs,
+            "baselines": baselines,
+            "extras": extras,
+        }
+
+    def compile_from_preset(self, training):
+        lr = float(training.get("learning_rate", 3e-4))
+        name = str(training.get("optimizer", "adam")).lower()
+        if name != "adam":
+            return super().compile_from_preset(training)
+        self.compile(optimizer=keras.optimizers.Adam(lr))
+
+    def glimpse_boxes(self, locations, image_shape=None):
+        """Pixel boxes `(y1, x1, y2, x2)` (end-exclusive) of every scale.
+
+        Args:
+            locations: `(..., 2)` array of `(y, x)` in `[-1, 1]`.
+
+        Returns:
+            numpy array `(..., num_scales, 4)`, the retina's floor centring.
+        """
+        h, w = (image_shape or self.image_shape)[:2]
+        loc = np.clip(np.asarray(locations, np.float32), -1.0, 1.0)
+        cy = np.floor(0.5 * (loc[..., 0] + 1.0) * h)
+        cx = np.floor(0.5 * (loc[..., 1] + 1.0) * w)
+        boxes = []
+        for i in range(self.num_scales):
+            size = self.glimpse_size * self.scale_factor ** i
+            y1, x1 = cy - size // 2, cx - size // 2
+            boxes.append(np.stack([y1, x1, y1 + size, x1 + size], axis=-1))
+        return np.stack(boxes, axis=-2)
+
+
+# --------------------------------------------------------------------------- RAM
+@keras.saving.register_keras_serializable(package="keras_glimpse")
+class RAM(_RecurrentAttention):
+    """Recurrent Attention Model for classification (Mnih et al., 2014).
+
+    Retina (`num_scales` windows of `glimpse_size * scale_factor**i` pixels) ->
+    glimpse network (128 / 128 -> 256) -> ReLU RNN core (`hidden_units`) ->
+    Gaussian location head (on `stop_gradient(h_t)`, one hidden layer, fixed
+    `std`) and a learned linear baseline per step (`ValueHead` on
+    `stop_gradient(h_t)`) -> linear classifier on `h_T`.
+
+    Training (hybrid loss, spec §2.6, `ram_loss`): NLL of the final prediction
+    + baseline MSE + `reinforce_weight` x REINFORCE, with reward 1 for a
+    correct final prediction broadcast over the policy steps. Each term is
+    per-example and reduced with `tf.nn.compute_average_loss`, so a step is
+    the same on one device or under `MirroredStrategy`. Sampled rollouts
+    start from a uniform random `l_0` (upstream); the greedy rollout starts at
+    the centre. See the module docstring for the gradient routing.
+
+    Monte Carlo evaluation (DRAM's trick, used by upstream): the `sample`
+    endpoint and `evaluate_monte_carlo(dataset, num_samples=M)` average the
+    log-probabilities of M sampled rollouts.
+
+    Args:
+        image_shape: `(H, W, C)` of the inputs.
+        num_glimpses: T, glimpses per image.
+        glimpse_size: side g of the finest retina window, in pixels.
+        num_scales: k, number of retina scales.
+        scale_factor: ratio between consecutive scales.
+        glimpse_units: width of the glimpse ("what") layer (128).
+        location_units: width of the location ("where") layer (128).
+        hidden_units: width of g_t and of the RNN state (256).
+        location_hidden_units: hidden layer of the location head (128) or None.
+        std: fixed standard deviation of the location policy (0.05).
+        num_classes: number of classes.
+        reinforce_weight: weight of the REINFORCE term (0.01).
+        policy: `"learned"`, `"random"` (uniform random locations) or
+            `"center"` (always `(0, 0)`).
+        seed: int or None, seeds the policy and the random locations.
+
+    Call arguments:
+        images: `(B, H, W, C)` float tensor.
+
+    Returns:
+        `(B, num_classes)` logits of the greedy rollout. `rollout` returns a
+        dict with `predictions`, `locations` (B, T, 2), `log_probs` and
+        `baselines` (B, T-1) and `hidden_states` (B, T, hidden_units).
+
+    Example:
+    >>> from keras_glimpse.models.ram import RAM
+    >>> model = RAM(image_shape=(28, 28, 1), num_glimpses=6, glimpse_size=8)
+    >>> model.compile(optimizer="adam")
+    >>> model(tf.zeros((2, 28, 28, 1))).shape
+    TensorShape([2, 10])
+
+    Reference:
+        Mnih, Heess, Graves, Kavukcuoglu, "Recurrent Models of Visual
+        Attention", NIPS 2014; conventions of kevinzakka/recurrent-visual-attention.
+    """
+
+    def __init__(self, image_shape=(28, 28, 1), num_glimpses=6, glimpse_size=8, num_scales=1,
+                 scale_factor=2, glimpse_units=128, location_units=128, hidden_units=256,
+                 location_hidden_units=128, std=0.05, num_classes=10, reinforce_weight=0.01,
+                 policy="learned", seed=None, **kwargs):
+        super().__init__(image_shape, prediction_type="classification", **kwargs)
+        self._init_blocks(num_glimpses, glimpse_size, num_scales, scale_factor, glimpse_units,
+                          location_units, hidden_units, location_hidden_units, std,
+                          reinforce_weight, policy, seed)
+        self.num_classes = _check_int("num_classes", num_classes, minimum=2)
+        self.classifier = keras.layers.Dense(num_classes, name="classifier")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
+        self.reward_tracker = keras.metrics.Mean(name="reward")
+        self.baseline_tracker = keras.metrics.Mean(name="baseline_loss")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy_tracker, self.reward_tracker,
+                self.baseline_tracker]
+
+    def rollout(self, images, mode="greedy", training=False, policy=None):
+        out = self._glimpse_loop(images, mode, policy, training)
+        out.pop("extras")
+        out["predictions"] = self.classifier(out["hidden_states"][:, -1])
+        return out
+
+    def _update_metrics(self, terms):
+        self.loss_tracker.update_state(terms["total"])
+        self.accuracy_tracker.update_state(terms["reward"])
+        self.reward_tracker.update_state(terms["reward"])
+        self.baseline_tracker.update_state(terms["baseline"])
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        images, labels = data[0], data[1]
+        images = self._images(images)
+        with tf.GradientTape() as tape:
+            out = self.rollout(images, mode="sample", training=True)
+            terms = ram_loss(out["predictions"], labels, out["log_probs"], out["baselines"],
+                             self.reinforce_weight)
+            loss = tf.nn.compute_average_loss(terms["total"])
+        variables = self.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(
+            [(g, v) for g, v in zip(grads, variables) if g is not None])
+        return self._update_metrics(terms)
+
+    def test_step(self, data):
+        images, labels = data[0], data[1]
+        out = self.rollout(self._images(images), mode="greedy", training=False)
+        terms = ram_loss(out["predictions"], labels, out["log_probs"], out["baselines"],
+                         self.reinforce_weight)
+        return self._update_metrics(terms)
+
+    def evaluate_policy(self, dataset, policy=None, mode="greedy", steps=None):
+        """Test error of these weights when glimpsing with another `policy`.
+
+        Args:
+            dataset: yields `(images, labels)`.
+            policy: `"learned"`, `"random"` or `"center"` (default: the model's).
+            mode: `"greedy"` or `"sample"`.
+            steps: optional number of batches.
+
+        Returns:
+            dict with `accuracy`, `error` (%) and `count`.
+        """
+        fn = tf.function(lambda x: tf.argmax(
+            self.rollout(x, mode=mode, policy=policy)["predictions"], -1, output_type=tf.int32))
+        correct = total = 0
+        for i, (x, y) in enumerate(dataset):
+            if steps is not None and i >= steps:
+                break
+            pred = fn(self._images(x))
+            correct += int(tf.reduce_sum(tf.cast(pred == tf.cast(y, tf.int32), tf.int32)))
+            total += int(tf.shape(y)[0])
+        acc = correct / max(total, 1)
+        return {"accuracy": acc, "error": 100.0 * (1.0 - acc), "count": total}
+
+    def visualize(self, images, labels, out_dir, num_images=6, mode="greedy", policy=None):
+        """Writes `ram_glimpses.gif` (one frame per glimpse) and `ram_glimpses.png`.
+
+        Every frame shows, per image, the glimpse boxes of all scales at the
+        current step over the image (earlier locations as dots), the retina's
+        contents at each scale, and the class predicted from `h_t`, in green
+        when correct and red otherwise.
+
+        Returns:
+            list of the written paths.
+        """
+        images = self._images(images)[:num_images]
+        labels = np.asarray(labels)[:num_images].astype(int)
+        out = self.rollout(images, mode=mode, policy=policy)
+        step_logits = self.classifier(out["hidden_states"])  # (B, T, K)
+        preds = np.argmax(np.asarray(step_logits), axis=-1)
+        return _write_visualization(self, images, out["locations"], preds, labels, None,
+                                    out_dir, "ram_glimpses")
+
+    def get_config(self):
+        config = self._block_config()
+        config["num_classes"] = self.num_classes
+        return config
+
+
+# --------------------------------------------------------------------------- URAM
+@keras.saving.register_keras_serializable(package="keras_glimpse")
+class URAM(_RecurrentAttention):
+    """Unsupervised RAM: a recurrent attention model with a cumulative decoder.
+
+    The RAM body (retina with `num_scales` windows, glimpse network, ReLU RNN,
+    Gaussian location head and linear baseline on `stop_gradient(h_t)`)
+    with a decoder `Dense(H*W*C)` applied to every `h_t`; the reconstruction
+    after glimpse t is the running sum `X_t = sum_{tau <= t} D(h_tau)`.
+
+    This is the **corrected** method of spec §2.7 (`uram_loss`): every step's
+    reconstruction is supervised (MSE averaged over steps), the baseline is
+    trained (MSE to the return), and the policy is trained by REINFORCE with a
+    **per-sample** reward, the per-step improvement `e_{t-1} - e_t` of the
+    reconstruction error, with gradients stopped through the reward. The
+    original code's objective is deliberately **not** reproduced: it used the
+    batch-mean reconstruction error (a cost, lower is better) directly as the
+    reward, so REINFORCE pushed the policy *towards* higher error, wrapped
+    the term in an absolute value (its sign then depended on the batch), gave
+    no per-sample credit, never trained its baseline and let reconstruction
+    gradients flow through the reward. None of this is a well-posed policy
+    gradient, and keeping it would only reproduce noise.
+
+    The decoder is linear by default (the original used a ReLU): a running sum
+    of non-negative parts can never correct an overshoot.
+
+    Args:
+        image_shape: `(H, W, C)` (CIFAR-10: 32x32x3, pixels in [0, 1]).
+        num_glimpses: T (9).
+        glimpse_size: g (6).
+        num_scales: k (3).
+        scale_factor: s (2).
+        glimpse_units, location_units: widths of the glimpse network branches (128).
+        hidden_units: RNN state width (256).
+        location_hidden_units: hidden layer of the location head (128) or None.
+        std: fixed policy standard deviation (0.17 as the original).
+        reinforce_weight: weight of the REINFORCE term (0.01).
+        discount: discount of the per-step improvement rewards (1.0).
+        decoder_activation: activation of the per-step decoder (`"linear"`).
+        policy: `"learned"`, `"random"` or `"center"`.
+        seed: int or None.
+
+    Call arguments:
+        images: `(B, H, W, C)` float tensor.
+
+    Returns:
+        `(B, H, W, C)` the final cumulative reconstruction of the greedy
+        rollout. `rollout` also returns `reconstructions` (B, T, H, W, C),
+        `locations` (B, T, 2), `hidden_states` (B, T, hidden_units),
+        `log_probs` and `baselines` (B, T-1).
+
+    Example:
+    >>> from keras_glimpse.models.ram import URAM
+    >>> model = URAM(image_shape=(32, 32, 3))
+    >>> model(tf.zeros((2, 32, 32, 3))).shape
+    TensorShape([2, 32, 32, 3])
+
+    Reference:
+        Mnih et al., "Recurrent Models of Visual Attention", NIPS 2014; the
+        URAM honours project (Viditjn/Unsupervied-Recurrent-Attention-Model),
+        corrected as in the spec.
+    """
+
+    def __init__(self, image_shape=(32, 32, 3), num_glimpses=9, glimpse_size=6, num_scales=3,
+                 scale_factor=2, glimpse_units=128, location_units=128, hidden_units=256,
+                 location_hidden_units=128, std=0.17, reinforce_weight=0.01, discount=1.0,
+                 decoder_activation="linear", policy="learned", seed=None, **kwargs):
+        super().__init__(image_shape, prediction_type="reconstruction", **kwargs)
+        self._init_blocks(num_glimpses, glimpse_size, num_scales, scale_factor, glimpse_units,
+                          location_units, hidden_units, location_hidden_units, std,
+                          reinforce_weight, policy, seed)
+        discount = _check_float("discount", discount)
+        if discount > 1.0:
+            raise ValueError(f"`discount` must be in [0, 1]; received discount={discount!r}.")
+        self.discount = discount
+        try:
+            keras.activations.get(decoder_activation)
+        except (ValueError, TypeError) as e:
+            raise ValueError("`decoder_activation` must name a Keras activation; received "
+                             f"decoder_activation={decoder_activation!r}.") from e
+        self.decoder_activation = decoder_activation
+        self.decoder = keras.layers.Dense(int(np.prod(self.image_shape)),
+                                          activation=decoder_activation, name="decoder")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.mse_tracker = keras.metrics.Mean(name="reconstruction_mse")
+        self.reward_tracker = keras.metrics.Mean(name="reward")
+        self.baseline_tracker = keras.metrics.Mean(name="baseline_loss")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.mse_tracker, self.reward_tracker, self.baseline_tracker]
+
+    def rollout(self, images, mode="greedy", training=False, policy=None):
+        out = self._glimpse_loop(images, mode, policy, training, step_fn=self.decoder)
+        parts = tf.stack(out.pop("extras"), axis=1)  # (B, T, H*W*C)
+        cumulative = tf.math.cumsum(parts, axis=1)
+        shape = tf.concat([tf.shape(images)[:1], [self.num_glimpses], self.image_shape], 0)
+        out["reconstructions"] = tf.reshape(cumulative, shape)
+        out["predictions"] = out["reconstructions"][:, -1]
+        return out
+
+    def _terms(self, images, out):
+        return uram_loss(images, out["reconstructions"], out["log_probs"], out["baselines"],
+                         self.reinforce_weight, self.discount)
+
+    def _update_metrics(self, terms):
+        self.loss_tracker.update_state(terms["total"])
+        self.mse_tracker.update_state(terms["final_mse"])
+        self.reward_tracker.update_state(terms["reward"])
+        self.baseline_tracker.update_state(terms["baseline"])
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        images = data[0] if isinstance(data, (tuple, list)) else data
+        images = self._images(images)
+        with tf.GradientTape() as tape:
+            out = self.rollout(images, mode="sample", training=True)
+            terms = self._terms(images, out)
+            loss = tf.nn.compute_average_loss(terms["total"])
+        variables = self.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(
+            [(g, v) for g, v in zip(grads, variables) if g is not None])
+        return self._update_metrics(terms)
+
+    def test_step(self, data):
+        images = data[0] if isinstance(data, (tuple, list)) else data
+        images = self._images(images)
+        out = self.rollout(images, mode="greedy", training=False)
+        return self._update_metrics(self._terms(images, out))
+
+    def reconstruction_curve(self, dataset, steps=None, mode="greedy", policy=None):
+        """Mean reconstruction MSE after 0, 1, ..., T glimpses over a dataset.
+
+        Returns:
+            numpy array `(T + 1,)`; entry 0 is the error of the empty
+            reconstruction (mean x^2).
+        """
+        fn = tf.function(lambda x: tf.reduce_sum(reconstruction_errors(
+            x, self.rollout(x, mode=mode, policy=policy)["reconstructions"]), axis=0))
+        total, count = np.zeros(self.num_glimpses + 1), 0
+        for i, batch in enumerate(dataset):
+            if steps is not None and i >= steps:
+                break
+            x = self._images(batch[0] if isinstance(batch, (tuple, list)) else batch)
+            total += np.asarray(fn(x), np.float64)
+            count += int(x.shape[0])
+        return total / max(count, 1)
+
+    def features(self, images, mode="greedy"):
+        """The final core state `h_T` (B, hidden_units) of a rollout."""
+        return self.rollout(self._images(images), mode=mode)["hidden_states"][:, -1]
+
+    def linear_probe(self, dataset, test_dataset=None, num_classes=10, epochs=5,
+                     learning_rate=1e-3, steps=None, batch_size=256, seed=0):
+        """Linear-probe accuracy: a softmax `Dense` trained on frozen `h_T` features.
+
+        The attention model is frozen (features are computed once with the
+        greedy rollout); only the probe is trained (Adam, cross-entropy).
+
+        Args:
+            dataset: `(images, labels)` batches to fit the probe on.
+            test_dataset: optional `(images, labels)` batches to score it on.
+            num_classes: number of classes.
+            epochs, learning_rate, batch_size: probe training settings.
+            steps: optional cap on the number of batches read from each dataset.
+            seed: seed of the probe's initialisation and shuffling.
+
+        Returns:
+            dict with `train_accuracy` and (with `test_dataset`) `test_accuracy`.
+        """
+        fn = tf.function(lambda x: self.features(x))
+
+        def extract(ds):
+            feats, labels = [], []
+            for i, (x, y) in enumerate(ds):
+                if steps is not None and i >= steps:
+                    break
+                feats.append(np.asarray(fn(x)))
+                labels.append(np.asarray(y).reshape(-1))
+            return np.concatenate(feats), np.concatenate(labels).astype(np.int32)
+
+        x_train, y_train = extract(dataset)
+        keras.utils.set_random_seed(seed)
+        probe = keras.Sequential([keras.Input((self.hidden_units,)),
+                                  keras.layers.Dense(num_classes, activation="softmax")])
+        probe.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        probe.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=0)
+        result = {"train_accuracy": float(probe.evaluate(x_train, y_train, verbose=0)[1])}
+        if test_dataset is not None:
+            x_test, y_test = extract(test_dataset)
+            result["test_accuracy"] = float(probe.evaluate(x_test, y_test, verbose=0)[1])
+        return result
+
+    def visualize(self, images, labels=None, out_dir=".", num_images=6, mode="greedy",
+                  policy=None):
+        """Writes `uram_glimpses.gif` and `uram_glimpses.png`: per step, the
+        glimpse boxes, the retina contents and the cumulative reconstruction.
+
+        Returns:
+            list of the written paths.
+        """
+        images = self._images(images)[:num_images]
+        out = self.rollout(images, mode=mode, policy=policy)
+        return _write_visualization(self, images, out["locations"], None, None,
+                                    np.asarray(out["reconstructions"]), out_dir,
+                                    "uram_glimpses")
+
+    def get_config(self):
+        config = self._block_config()
+        config.update(discount=self.discount, decoder_activation=self.decoder_activation)
+        return config
+
+
+# --------------------------------------------------------------------------- pictures
+_GREEN, _RED, _YELLOW = (40, 200, 60), (230, 40, 40), (250, 210, 40)
+
+
+def _to_rgb_uint8(x):
+    x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    return (x * 255.0 + 0.5).astype(np.uint8)
+
+
+def _write_visualization(model, images, locations, preds, labels, recons, out_dir, stem):
+    """Draws one frame per glimpse (GIF) and all steps side by side (PNG)."""
+    from PIL import Image, ImageDraw  # lazy: the `viz` extra
+
+    os.makedirs(out_dir, exist_ok=True)
+    images_np = np.asarray(images)
+    locations = np.asarray(locations)
+    n, steps = locations.shape[:2]
+    h, w = model.image_shape[:2]
+    zoom = max(1, 160 // max(h, w))
+    glimpses = np.stack([np.asarray(model._sense(images, locations[:, t]))
+                         for t in range(steps)], axis=1)  # (B, T, k, g, g, C)
+    boxes = model.glimpse_boxes(locations)  # (B, T, k, 4)
+    cell_h = h * zoom
+    g_zoom = max(1, cell_h // (model.glimpse_size * model.num_scales))
+    g_side = model.glimpse_size * g_zoom
+
+    def panel(i, t):
+        """Image with boxes + glimpse strip (+ reconstruction) for image i, step t."""
+        img = Image.fromarray(_to_rgb_uint8(images_np[i])).resize((w * zoom, h * zoom),
+                                                                Image.NEAREST)
+        draw = ImageDraw.Draw(img)
+        if preds is not None:
+            colour = _GREEN if preds[i, t] == labels[i] else _RED
+        else:
+            colour = _YELLOW
+        for tau in range(t):
+            cy = (boxes[i, tau, 0, 0] + boxes[i, tau, 0, 2]) / 2 * zoom
+            cx = (boxes[i, tau, 0, 1] + boxes[i, tau, 0, 3]) / 2 * zoom
+            draw.ellipse([cx - 2, cy - 2, cx + 2, cy + 2], fill=(120, 160, 255))
+        for s in range(model.num_scales):
+            y1, x1, y2, x2 = boxes[i, t, s] * zoom
+            draw.rectangle([x1, y1, x2 - 1, y2 - 1], outline=colour, width=2 if s == 0 else 1)
+        if preds is not None:
+            draw.text((2, 2), f"t={t + 1} pred {preds[i, t]} (label {labels[i]})", fill=colour)
+        else:
+            draw.text((2, 2), f"t={t + 1}", fill=colour)
+        cols = [img]
+        strip = Image.new("RGB", (g_side, cell_h), (30, 30, 30))
+        for s in range(model.num_scales):
+            gl = Image.fromarray(_to_rgb_uint8(glimpses[i, t, s])).resize((g_side, g_side),
+                                                                        Image.NEAREST)
+            strip.paste(gl, (0, s * g_side))
+        cols.append(strip)
+        if recons is not None:
+            cols.append(Image.fromarray(_to_rgb_uint8(recons[i, t])).resize(
+                (w * zoom, h * zoom), Image.NEAREST))
+        width = sum(c.width for c in cols) + 4 * (len(cols) - 1)
+        out = Image.new("RGB", (width, cell_h), (0, 0, 0))
+        x = 0
+        for c in cols:
+            out.paste(c, (x, 0))
+            x += c.width + 4
+        return out
+
+    frames = []
+    for t in range(steps):
+        rows = [panel(i, t) for i in range(n)]
+        frame = Image.new("RGB", (rows[0].width, sum(r.height + 4 for r in rows)), (0, 0, 0))
+        for i, r in enumerate(rows):
+            frame.paste(r, (0, i * (r.height + 4)))
+        frames.append(frame)
+    gif = os.path.join(out_dir, f"{stem}.gif")
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=700, loop=0)
+    grid = Image.new("RGB", (steps * (frames[0].width + 8), frames[0].height), (255, 255, 255))
+    for t, f in enumerate(frames):
+        grid.paste(f, (t * (f.width + 8), 0))
+    png = os.path.join(out_dir, f"{stem}.png")
+    grid.save(png)
+    return [gif, png]

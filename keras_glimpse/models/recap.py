@@ -1,0 +1,785 @@
+"""RECAP: a discrete-grid glimpse agent with LSTM memory and an attention+RNN classifier."""
+
+import math
+import os
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_glimpse.layers.categorical_head import CategoricalHead
+from keras_glimpse.layers.gated_attention_pooling import GatedAttentionPooling
+from keras_glimpse.layers.grid_glimpse import GridGlimpse
+from keras_glimpse.layers.patch_encoder import PatchEncoder
+from keras_glimpse.layers.recurrent_core import RecurrentCore
+from keras_glimpse.layers.sequence_summarizer import SequenceSummarizer
+from keras_glimpse.layers.value_head import ValueHead
+from keras_glimpse.models.glimpse_model import GlimpseModel
+from keras_glimpse.objectives import reinforce
+
+STAGES = ("pretrain", "agent")
+POLICIES = ("learned", "random")
+MODES = ("greedy", "sample")
+_MASK_VALUE = -1e9
+
+
+# ----------------------------------------------------------------- pure maths
+def step_rewards(cross_entropies, clip=0.1, original_sign=False):
+    """RECAP's per-step confidence rewards from the CE of every prefix.
+
+    `r_0 = 0` and, for `t > 0`, `r_t = clip(CE_{t-1} - CE_t, -clip, clip)`:
+    a step is rewarded when the cross-entropy of the classifier on the glimpses
+    seen so far **falls**. `original_sign=True` uses the original code's
+    `CE_t - CE_{t-1}` (it rewards a rising cross-entropy, contradicting the
+    README's intent; a probable bug, spec section 3.6).
+
+    Args:
+        cross_entropies: `(B, T)` CE of the classifier on the prefix `0..t`.
+        clip: the clamp bound (0.1).
+        original_sign: use the original's (rising-CE) sign.
+
+    Returns:
+        `(B, T)` stop-gradient rewards.
+    """
+    ce = tf.stop_gradient(tf.convert_to_tensor(cross_entropies))
+    delta = ce[:, :-1] - ce[:, 1:]  # CE_{t-1} - CE_t for t = 1..T-1
+    if original_sign:
+        delta = -delta
+    delta = tf.clip_by_value(delta, -clip, clip)
+    return tf.concat([tf.zeros_like(ce[:, :1]), delta], axis=1)
+
+
+def add_terminal_reward(rewards, correct, terminal_reward=2.0):
+    """Adds `+terminal_reward` (correct) or `-terminal_reward` (wrong) to `r_{T-1}`.
+
+    Args:
+        rewards: `(B, T)` step rewards.
+        correct: `(B,)` bool, the final prediction is right.
+        terminal_reward: magnitude of the terminal reward (2 in RECAP).
+
+    Returns:
+        `(B, T)` rewards.
+    """
+    rewards = tf.convert_to_tensor(rewards)
+    sign = tf.where(correct, 1.0, -1.0) * terminal_reward
+    last = tf.one_hot(tf.shape(rewards)[1] - 1, tf.shape(rewards)[1], dtype=rewards.dtype)
+    return rewards + tf.cast(sign, rewards.dtype)[:, None] * last[None, :]
+
+
+def entropy_weight(epoch, epochs, initial=0.03, floor=0.01):
+    """`max(floor, initial * (1 - epoch / epochs))`: RECAP's linear entropy decay."""
+    epoch = tf.cast(epoch, tf.float32)
+    epochs = tf.maximum(tf.cast(epochs, tf.float32), 1.0)
+    return tf.maximum(tf.cast(floor, tf.float32), initial * (1.0 - epoch / epochs))
+
+
+def _clip_global_norm_across_replicas(grads, clip_norm):
+    """Clips by the global norm of the *summed* gradients of all replicas.
+
+    Keras clips per replica, before its own all-reduce; that is not the
+    single-device step under `MirroredStrategy`. Here the gradients are
+    all-reduced first, clipped, and divided by the replica count, so that
+    the optimizer's all-reduce (a sum) gives back the clipped global gradient.
+    """
+    ctx = tf.distribute.get_replica_context()
+    replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+    if replicas > 1:
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    clipped, norm = tf.clip_by_global_norm(grads, clip_norm)
+    if replicas > 1:
+        clipped = [g / replicas for g in clipped]
+    return clipped, norm
+
+
+class _EpochTracker(keras.callbacks.Callback):
+    """Writes the current epoch and the planned number of epochs into the model."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.epoch.assign(float(epoch))
+        self.model.planned_epochs.assign(float(self.epochs))
+
+
+@keras.saving.register_keras_serializable(package="keras_glimpse")
+class RECAP(GlimpseModel):
+    """RECAP: REINFORCE glimpse agent on a discrete grid, with memory (RLVC).
+
+    The image (side I) is covered by an `N x N` grid of `P x P` cells with
+    stride s, `N = floor((I - P) / s) + 1`, and `A = N^2` actions. An episode
+    starts at the centre cell `(N // 2, N // 2)` and reads `num_steps` patches:
+
+        patch_t, l_t = GridGlimpse(image, cell_t)
+        e_t = PatchEncoder(patch_t, l_t)                      (embedding D)
+        h_t = LSTM memory(e_t, h_{t-1})                       (RecurrentCore)
+        v_t = ValueHead(stop_gradient(h_t))
+        cell_{t+1} ~ softmax(policy([h_t, l_t]) + visited mask)
+        logits = Dense(classes)(GatedPooling_tau=0.5(Summarizer(e_0..e_{T-1})))
+
+    The policy is `Dense(64) ReLU -> Dense(A)` on `[h_t, l_t]` with the
+    location rows of the first kernel zero-initialised; visited cells get
+    `-1e9` logits, so no cell is read twice. The action sampled at the last
+    step is never observed (as in the original).
+
+    Two stages, chosen by `stage`:
+
+    - `"pretrain"`: the classifier (encoder, summarizer, gate, classifier)
+      reads **all** `N^2` grid patches in row-major order; cross-entropy with
+      label smoothing `label_smoothing` (0.1); Adam with a cosine-decayed
+      learning rate (1e-3 over the preset's epochs).
+    - `"agent"`: the RL stage, three optimizers over explicit variable groups
+      (one gradient call each, so nothing leaks):
+      classification: encoder + summarizer + classifier (the gate is frozen),
+      Adam 1e-4, CE only; RL: policy + memory, Adam 3e-4, the policy's
+      gradients clipped to global norm 1.0 (not the memory's); value: Adam
+      1e-3, clipped to 1.0. Rewards: per-step `clip(CE_{t-1} - CE_t, +-0.1)`
+      (the CE of the classifier on the prefix of glimpses), plus `+-2` added to
+      `r_{T-1}` for a right / wrong final prediction; returns with
+      `gamma=0.98`; advantages `G - v` normalised over all `T*B` entries;
+      loss `-mean(log pi * A) - beta * mean(entropy)` with `beta` decaying
+      linearly from 0.03 to a floor of 0.01 over the epochs of `fit`; value
+      loss `0.5 * mean((v - G)^2)`.
+
+    **Reward sign.** The original code rewards a *rising* cross-entropy
+    (`CE_t - CE_{t-1}`), which contradicts its README's stated intent
+    ("maximize information gain"); we treat it as a probable bug and reward a
+    falling cross-entropy by default. `original_reward_sign=True` restores the
+    original behaviour.
+
+    Deviations: `PatchEncoder` uses LayerNorm by default (`encoder_norm`;
+    `"batch"` is the original's BatchNorm, synchronised across replicas);
+    gradient clipping is applied to the gradients summed over replicas.
+
+    Args:
+        image_size: side I of the square input images.
+        patch_size: side P of a glimpse.
+        stride: grid stride s.
+        num_steps: T, patches read per episode (6 cluttered, 8 MNIST).
+        num_classes: number of classes.
+        channels: image channels.
+        embed_dim: D, the embedding / memory width (64).
+        stage: `"pretrain"` or `"agent"`.
+        policy: `"learned"`, or `"random"` (uniform over unvisited cells, in
+            every mode: a baseline; the policy is then not trained).
+        gamma: discount of the returns (0.98).
+        step_reward_clip: clamp of the per-step reward (0.1).
+        terminal_reward: magnitude of the terminal reward (2.0).
+        original_reward_sign: reward a rising CE as the original code does.
+        entropy_initial: initial entropy weight (0.03).
+        entropy_floor: floor of the entropy weight (0.01).
+        label_smoothing: label smoothing of the pretraining CE (0.1).
+        encoder_norm: `"layer"` or `"batch"` (see `PatchEncoder`).
+        attention_dropout: dropout of the summarizer's attention (0.1).
+        temperature: softmax temperature of the gated pooling (0.5).
+        gate_units: hidden width of the gate (128).
+        policy_units: hidden width of the policy (64).
+        value_units: hidden width of the value head (64).
+        pretrained: optional path of a stage-1 (pretrain) checkpoint, `.keras`
+            or `.weights.h5`, whose encoder, summarizer, gate and classifier
+            weights are loaded at construction (see `load_pretrained`).
+        seed: int or None, seeds the policy's sampling.
+        **kwargs: base `keras.Model` arguments (e.g. `name`).
+
+    Call arguments:
+        images: `(B, I, I, C)` float images in [0, 1].
+        training: Python bool.
+
+    Returns:
+        `call` returns the greedy class logits `(B, num_classes)`.
+        `rollout(images, mode)` returns a dict with `"predictions"` (logits),
+        `"locations"` `(B, T, 2)` (the (y, x) locations read), `"actions"`
+        `(B, T)` int32 (the cell sampled at step t, read at step t + 1; the
+        last one is never read) and `"action_probs"` `(B, T, A)` (the masked
+        policy at step t). In the pretrain stage `T = A`, the cells are read
+        in row-major order and `"action_probs"` is one-hot.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_glimpse.models.recap import RECAP
+    >>> model = RECAP(image_size=28, patch_size=7, stride=7, num_steps=3, embed_dim=16)
+    >>> out = model.rollout(np.zeros((2, 28, 28, 1), "float32"), mode="sample")
+    >>> tuple(out["predictions"].shape), tuple(out["action_probs"].shape)
+    ((2, 10), (2, 3, 16))
+
+    Reference:
+        E. Kaiden, "Reinforcement Learning for Visual Comprehension" (RECAP),
+        github.com/Evan-Kaiden/Reinforcement-Learning-for-Visual-Comprehension;
+        spec `ordinal-uram-recap-ram.md` section 3. REINFORCE: Williams, 1992.
+    """
+
+    trajectory_keys = ("locations", "actions", "action_probs")
+
+    def __init__(self, image_size=64, patch_size=8, stride=4, num_steps=6, num_classes=10,
+                 channels=1, embed_dim=64, stage="agent", policy="learned", gamma=0.98,
+                 step_reward_clip=0.1, terminal_reward=2.0, original_reward_sign=False,
+                 entropy_initial=0.03, entropy_floor=0.01, label_smoothing=0.1,
+                 encoder_norm="layer", attention_dropout=0.1, temperature=0.5,
+                 gate_units=128, policy_units=64, value_units=64, pretrained=None, seed=None,
+                 **kwargs):
+        for name, value in (("image_size", image_size), ("patch_size", patch_size),
+                            ("stride", stride), ("num_steps", num_steps),
+                            ("num_classes", num_classes), ("channels", channels),
+                            ("embed_dim", embed_dim), ("gate_units", gate_units),
+                            ("policy_units", policy_units), ("value_units", value_units)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
+        super().__init__(image_shape=(image_size, image_size, channels),
+                         prediction_type="classification", **kwargs)
+        if patch_size > image_size:
+            raise ValueError(
+                f"`patch_size` must not exceed `image_size`; received patch_size={patch_size}, "
+                f"image_size={image_size}."
+            )
+        if stage not in STAGES:
+            raise ValueError(f"`stage` must be one of {STAGES}; received stage={stage!r}.")
+        if policy not in POLICIES:
+            raise ValueError(f"`policy` must be one of {POLICIES}; received policy={policy!r}.")
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"`gamma` must be in [0, 1]; received gamma={gamma!r}.")
+        if not step_reward_clip > 0:
+            raise ValueError(
+                f"`step_reward_clip` must be positive; received step_reward_clip={step_reward_clip!r}."
+            )
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(
+                f"`label_smoothing` must be in [0, 1); received label_smoothing={label_smoothing!r}."
+            )
+        if not 0.0 <= entropy_floor <= entropy_initial:
+            raise ValueError(
+                "`entropy_floor` must be in [0, entropy_initial]; received "
+                f"entropy_floor={entropy_floor!r}, entropy_initial={entropy_initial!r}."
+            )
+        self.image_size = int(image_size)
+        self.patch_size = int(patch_size)
+        self.stride = int(stride)
+        self.num_steps = int(num_steps)
+        self.num_classes = int(num_classes)
+        self.channels = int(channels)
+        self.embed_dim = int(embed_dim)
+        self.stage = stage
+        self.policy = policy
+        self.gamma = float(gamma)
+        self.step_reward_clip = float(step_reward_clip)
+        self.terminal_reward = float(terminal_reward)
+        self.original_reward_sign = bool(original_reward_sign)
+        self.entropy_initial = float(entropy_initial)
+        self.entropy_floor = float(entropy_floor)
+        self.label_smoothing = float(label_smoothing)
+        self.encoder_norm = encoder_norm
+        self.attention_dropout = float(attention_dropout)
+        self.temperature = float(temperature)
+        self.gate_units = int(gate_units)
+        self.policy_units = int(policy_units)
+        self.value_units = int(value_units)
+        self.pretrained = None if pretrained is None else str(pretrained)
+        self.seed = seed
+
+        self.glimpse = GridGlimpse(self.image_size, self.patch_size, self.stride, name="glimpse")
+        self.grid_size = self.glimpse.cells_per_side
+        self.num_actions = self.glimpse.num_cells
+        if stage == "agent" and self.num_steps > self.num_actions:
+            raise ValueError(
+                f"`num_steps` must not exceed the {self.num_actions} grid cells; received "
+                f"num_steps={num_steps}."
+            )
+        self.start_cell = (self.grid_size // 2) * self.grid_size + self.grid_size // 2
+        self.encoder = PatchEncoder(self.embed_dim, norm=encoder_norm, name="encoder")
+        self.summarizer = SequenceSummarizer(num_heads=1, dropout=self.attention_dropout,
+                                             name="summarizer")
+        self.gate = GatedAttentionPooling(self.gate_units, temperature=self.temperature,
+                                          name="gate")
+        self.classifier = keras.layers.Dense(self.num_classes, name="classifier")
+        if stage == "agent":
+            self.memory = RecurrentCore(self.embed_dim, cell_type="lstm", name="memory")
+            self.policy_head = CategoricalHead(self.num_actions, hidden_units=self.policy_units,
+                                               zero_init_last_inputs=2, seed=seed,
+                                               name="policy_head")
+            self.value_head = ValueHead(hidden_units=self.value_units, name="value_head")
+            self.random_seed_generator = keras.random.SeedGenerator(
+                None if seed is None else seed + 1, name="random_policy_seed")
+            self.epoch = self.add_weight(name="epoch", shape=(), initializer="zeros",
+                                         trainable=False)
+            self.planned_epochs = self.add_weight(name="planned_epochs", shape=(),
+                                                  initializer="ones", trainable=False)
+        self._trackers = {}
+        for name in self._metric_names():
+            self._trackers[name] = keras.metrics.Mean(name=name)
+        self._accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.policy_optimizer = None
+        self.value_optimizer = None
+        self.policy_clipnorm = 1.0
+        self.value_clipnorm = 1.0
+        if self.pretrained is not None:
+            self.build_from_image_shape()
+            self.load_pretrained(self.pretrained)
+
+    # ------------------------------------------------------------ plumbing
+    def _metric_names(self):
+        if self.stage == "pretrain":
+            return ("loss",)
+        return ("loss", "policy_loss", "value_loss", "reward", "entropy", "entropy_weight")
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values()) + [self._accuracy]
+
+    @classmethod
+    def from_config(cls, config):
+        # Weights restored from a checkpoint replace the pretrained ones, so do
+        # not re-read (a possibly moved) pretrained file.
+        config = dict(config)
+        pretrained = config.pop("pretrained", None)
+        model = cls(**config)
+        model.pretrained = pretrained
+        return model
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("image_shape", None)
+        config.pop("prediction_type", None)
+        config.update({
+            "image_size": self.image_size, "patch_size": self.patch_size,
+            "stride": self.stride, "num_steps": self.num_steps,
+            "num_classes": self.num_classes, "channels": self.channels,
+            "embed_dim": self.embed_dim, "stage": self.stage, "policy": self.policy,
+            "gamma": self.gamma, "step_reward_clip": self.step_reward_clip,
+            "terminal_reward": self.terminal_reward,
+            "original_reward_sign": self.original_reward_sign,
+            "entropy_initial": self.entropy_initial, "entropy_floor": self.entropy_floor,
+            "label_smoothing": self.label_smoothing, "encoder_norm": self.encoder_norm,
+            "attention_dropout": self.attention_dropout, "temperature": self.temperature,
+            "gate_units": self.gate_units, "policy_units": self.policy_units,
+            "value_units": self.value_units, "pretrained": self.pretrained, "seed": self.seed,
+        })
+        return config
+
+    # ----------------------------------------------------------- variables
+    def classification_variables(self):
+        """Encoder + summarizer + classifier (+ the gate when pretraining)."""
+        layers = [self.encoder, self.summarizer, self.classifier]
+        if self.stage == "pretrain":
+            layers.insert(2, self.gate)
+        return [v for layer in layers for v in layer.trainable_variables]
+
+    def policy_variables(self):
+        return list(self.policy_head.trainable_variables)
+
+    def memory_variables(self):
+        return list(self.memory.trainable_variables)
+
+    def value_variables(self):
+        return list(self.value_head.trainable_variables)
+
+    def load_pretrained(self, path):
+        """Loads the stage-1 encoder, summarizer, gate and classifier weights.
+
+        Args:
+            path: a `.keras` file holding a RECAP model (any stage), or a
+                `.weights.h5` file written by a pretrain-stage RECAP with the
+                same architecture.
+
+        Raises:
+            FileNotFoundError: `path` does not exist.
+            ValueError: the file is not a compatible RECAP checkpoint.
+        """
+        path = pathlib.Path(os.fspath(path)).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(
+                f"Pretrained RECAP checkpoint '{path}' does not exist. Train stage 1 first "
+                "(apps.train --stage=pretrain) and pass the .keras file it wrote."
+            )
+        if not self.built:
+            self.build_from_image_shape()
+        arch = ("image_size", "patch_size", "stride", "num_classes", "channels", "embed_dim",
+                "encoder_norm", "gate_units")
+        if path.name.endswith(".weights.h5"):
+            config = self.get_config()
+            config.update(stage="pretrain", pretrained=None, policy="learned")
+            config.pop("name", None)
+            source = RECAP(**config)
+            source.build_from_image_shape()
+            try:
+                source.load_weights(path)
+            except Exception as e:  # noqa: BLE001 - re-raised with context
+                raise ValueError(
+                    f"'{path}' is not the weights file of a pretrain-stage RECAP with this "
+                    f"architecture ({type(e).__name__}: {e})."
+                ) from e
+        elif path.suffix == ".keras":
+            source = keras.saving.load_model(path, compile=False)
+            if not isinstance(source, RECAP):
+                raise ValueError(
+                    f"'{path}' holds a {type(source).__name__}, not a RECAP model; pass the "
+                    "stage-1 checkpoint of a RECAP model."
+                )
+            bad = {k: (getattr(source, k), getattr(self, k)) for k in arch
+                   if getattr(source, k) != getattr(self, k)}
+            if bad:
+                raise ValueError(
+                    f"The RECAP in '{path}' has a different architecture: "
+                    + ", ".join(f"{k}={a!r} (this model: {b!r})" for k, (a, b) in bad.items())
+                )
+            if not source.built:
+                source.build_from_image_shape()
+        else:
+            raise ValueError(
+                f"Unsupported pretrained file '{path}': expected a .keras or .weights.h5 file."
+            )
+        for name in ("encoder", "summarizer", "gate", "classifier"):
+            getattr(self, name).set_weights(getattr(source, name).get_weights())
+        return self
+
+    # ---------------------------------------------------------------- compile
+    def compile(self, optimizer=None, policy_optimizer=None, value_optimizer=None,
+                policy_clipnorm=1.0, value_clipnorm=1.0, **kwargs):
+        """Compiles with RECAP's optimizers (one per variable group).
+
+        Args:
+            optimizer: the classification optimizer; defaults to Adam 1e-3
+                (pretrain) or Adam 1e-4 (agent).
+            policy_optimizer: agent stage, over policy + memory (Adam 3e-4).
+            value_optimizer: agent stage, over the value head (Adam 1e-3).
+            policy_clipnorm: global-norm clip of the policy gradients (1.0).
+            value_clipnorm: global-norm clip of the value gradients (1.0).
+            **kwargs: forwarded to `keras.Model.compile`.
+        """
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(1e-3 if self.stage == "pretrain" else 1e-4)
+        super().compile(optimizer=optimizer, **kwargs)
+        self.policy_clipnorm = float(policy_clipnorm)
+        self.value_clipnorm = float(value_clipnorm)
+        self.build_from_image_shape()
+        self.optimizer.build(self.classification_variables())
+        if self.stage == "agent":
+            self.policy_optimizer = policy_optimizer or keras.optimizers.Adam(3e-4)
+            self.value_optimizer = value_optimizer or keras.optimizers.Adam(1e-3)
+            self.policy_optimizer.build(self.policy_variables() + self.memory_variables())
+            self.value_optimizer.build(self.value_variables())
+
+    def compile_from_preset(self, training):
+        """Compiles from a preset's `training` table (and its `stages.<stage>` table).
+
+        Keys: `learning_rate` (classification), `epochs` and `steps_per_epoch`
+        (or `train_examples` and `batch_size`) for the pretraining cosine
+        decay, `policy_learning_rate`, `value_learning_rate`, `clipnorm`.
+        """
+        training = dict(training)
+        training.update(training.pop("stages", {}).get(self.stage, {}))
+        clipnorm = float(training.get("clipnorm", 1.0))
+        if self.stage == "pretrain":
+            lr = float(training.get("learning_rate", 1e-3))
+            steps = training.get("steps_per_epoch")
+            if steps is None:
+                steps = math.ceil(int(training.get("train_examples", 60000))
+                                  / int(training.get("batch_size", 32)))
+            decay_steps = max(1, int(training.get("epochs", 10)) * int(steps))
+            if training.get("schedule", "cosine") == "cosine":
+                lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps)
+            self.compile(optimizer=keras.optimizers.Adam(lr))
+        else:
+            self.compile(
+                optimizer=keras.optimizers.Adam(float(training.get("learning_rate", 1e-4))),
+                policy_optimizer=keras.optimizers.Adam(
+                    float(training.get("policy_learning_rate", 3e-4))),
+                value_optimizer=keras.optimizers.Adam(
+                    float(training.get("value_learning_rate", 1e-3))),
+                policy_clipnorm=clipnorm, value_clipnorm=clipnorm)
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`; in the agent stage it also tracks the epoch for
+        the entropy-weight schedule (decay over the `epochs` of this call)."""
+        if self.stage == "agent":
+            epochs = kwargs.get("epochs", args[3] if len(args) > 3 else 1)
+            if len(args) > 5:
+                args = list(args)
+                args[5] = list(args[5] or []) + [_EpochTracker(epochs)]
+            else:
+                kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [_EpochTracker(epochs)]
+        return super().fit(*args, **kwargs)
+
+    def build(self, input_shape=None):
+        if not self.built:
+            self.rollout(tf.zeros((2,) + self.image_shape), mode="greedy")
+            if self.stage == "agent" and not self.policy_head.built:
+                self.policy_head.build((None, self.embed_dim + 2))
+            self.built = True
+
+    # ---------------------------------------------------------------- rollout
+    def _classify(self, sequence, mask=None, training=False):
+        summary = self.summarizer(sequence, mask=mask, training=training)
+        return self.classifier(self.gate(summary, mask=mask))
+
+    def _prefix_logits(self, feats, training=False):
+        """Logits of the classifier on every prefix `0..t` in one call: `(B, T, K)`."""
+        t = self.num_steps
+        batch = tf.shape(feats)[0]
+        tiled = tf.tile(feats[None], [t, 1, 1, 1])  # (T, B, T, D)
+        tiled = tf.reshape(tiled, [t * batch, t, self.embed_dim])
+        masks = SequenceSummarizer.prefix_masks(t)  # (T, T)
+        masks = tf.reshape(tf.repeat(masks, batch, axis=0), [t * batch, t])
+        logits = self._classify(tiled, mask=masks, training=training)
+        logits = tf.reshape(logits, [t, batch, self.num_classes])
+        return tf.transpose(logits, [1, 0, 2])
+
+    def _random_policy(self, visited):
+        logits = tf.where(visited, _MASK_VALUE, 0.0)
+        u = keras.random.uniform(tf.shape(logits), minval=1e-7, maxval=1.0,
+                                 seed=self.random_seed_generator)
+        action = tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
+        log_probs = tf.nn.log_softmax(logits, axis=-1)
+        probs = tf.nn.softmax(logits, axis=-1)
+        return {
+            "action": action,
+            "probs": probs,
+            "log_prob": tf.gather(log_probs, action, axis=1, batch_dims=1),
+            "entropy": -tf.reduce_sum(probs * log_probs, axis=-1),
+        }
+
+    def _pretrain_rollout(self, images, training=False):
+        batch = tf.shape(images)[0]
+        a, p = self.num_actions, self.patch_size
+        patches = self.glimpse.all_patches(images)  # (B, A, P, P, C)
+        patches = tf.reshape(patches, [batch * a, p, p, self.channels])
+        locations = self.glimpse.cell_locations()  # (A, 2)
+        flat_locations = tf.tile(locations, [batch, 1])
+        feats = self.encoder(patches, flat_locations, training=training)
+        feats = tf.reshape(feats, [batch, a, self.embed_dim])
+        logits = self._classify(feats, training=training)
+        cells = tf.range(a, dtype=tf.int32)
+        return {
+            "predictions": logits,
+            "locations": tf.tile(locations[None], [batch, 1, 1]),
+            "actions": tf.tile(cells[None], [batch, 1]),
+            "action_probs": tf.tile(tf.eye(a)[None], [batch, 1, 1]),
+        }
+
+    def _agent_rollout(self, images, mode, training=False, with_rewards=False):
+        batch = tf.shape(images)[0]
+        a = self.num_actions
+        cell = tf.fill([batch], tf.constant(self.start_cell, tf.int32))
+        visited = tf.one_hot(cell, a, on_value=True, off_value=False, dtype=tf.bool)
+        states = self.memory.get_initial_state(batch)
+        feats, values, log_probs, entropies, probs, actions, locations = ([] for _ in range(7))
+        for _ in range(self.num_steps):
+            patch, location = self.glimpse(images, cell)
+            feat = self.encoder(patch, location, training=training)
+            h, states = self.memory(feat, states, training=training)
+            values.append(self.value_head(tf.stop_gradient(h)))
+            if self.policy == "learned":
+                out = self.policy_head(tf.concat([h, location], axis=-1), mode=mode, mask=visited)
+            else:
+                out = self._random_policy(visited)
+            action = tf.stop_gradient(out["action"])
+            feats.append(feat)
+            locations.append(location)
+            actions.append(action)
+            probs.append(out["probs"])
+            log_probs.append(out["log_prob"])
+            entropies.append(out["entropy"])
+            visited = tf.logical_or(visited, tf.one_hot(action, a, on_value=True,
+                                                        off_value=False, dtype=tf.bool))
+            cell = action
+        feats = tf.stack(feats, axis=1)  # (B, T, D)
+        result = {
+            "locations": tf.stack(locations, axis=1),
+            "actions": tf.stack(actions, axis=1),
+            "action_probs": tf.stack(probs, axis=1),
+            "log_probs": tf.stack(log_probs, axis=1),
+            "entropy": tf.stack(entropies, axis=1),
+            "values": tf.stack(values, axis=1),
+        }
+        if with_rewards:
+            step_logits = self._prefix_logits(feats, training=training)
+            result["step_logits"] = step_logits
+            result["predictions"] = step_logits[:, -1]
+        else:
+            result["predictions"] = self._classify(feats, training=training)
+        return result
+
+    def rollout(self, images, mode="greedy", training=False):
+        if mode not in MODES:
+            raise ValueError(f"`mode` must be one of {MODES}; received mode={mode!r}.")
+        images = self.check_images(tf.convert_to_tensor(images))
+        if self.stage == "pretrain":
+            return self._pretrain_rollout(images, training=training)
+        out = self._agent_rollout(images, mode, training=training)
+        return {k: out[k] for k in ("predictions",) + self.trajectory_keys}
+
+    # ------------------------------------------------------------- training
+    def _labels(self, y):
+        return tf.cast(tf.reshape(y, [-1]), tf.int32)
+
+    def _pretrain_train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            logits = self._pretrain_rollout(x, training=True)["predictions"]
+            onehot = tf.one_hot(y, self.num_classes)
+            per_example = keras.losses.categorical_crossentropy(
+                onehot, logits, from_logits=True, label_smoothing=self.label_smoothing)
+            loss = reinforce.reduce_loss(per_example)
+        variables = self.classification_variables()
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply(grads, variables)
+        self._trackers["loss"].update_state(per_example)
+        self._accuracy.update_state(y, logits)
+        return {m.name: m.result() for m in self.metrics}
+
+    def agent_losses(self, x, y, training=True):
+        """Runs one sampled episode and returns RECAP's losses and statistics.
+
+        Returns:
+            dict with scalars `ce_loss`, `policy_loss`, `value_loss`,
+            `entropy_weight`, and tensors `predictions` (B, K), `rewards`,
+            `returns`, `advantages` (B, T).
+        """
+        out = self._agent_rollout(x, "sample", training=training, with_rewards=True)
+        logits = out["predictions"]
+        per_example_ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        t = self.num_steps
+        step_ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.tile(y[:, None], [1, t]), logits=tf.stop_gradient(out["step_logits"]))
+        correct = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), y)
+        rewards = step_rewards(step_ce, self.step_reward_clip, self.original_reward_sign)
+        rewards = add_terminal_reward(rewards, correct, self.terminal_reward)
+        returns = reinforce.discounted_returns(rewards, self.gamma)
+        values = out["values"]
+        advantages = reinforce.normalize_advantages(returns - tf.stop_gradient(values))
+        beta = entropy_weight(self.epoch, self.planned_epochs, self.entropy_initial,
+                              self.entropy_floor)
+        pg = reinforce.policy_gradient_loss(out["log_probs"], advantages) / t
+        ent = reinforce.entropy_bonus(out["entropy"]) / t
+        return {
+            "ce_loss": reinforce.reduce_loss(per_example_ce),
+            "policy_loss": reinforce.reduce_loss(pg) - beta * reinforce.reduce_loss(ent),
+            "value_loss": 0.5 * reinforce.reduce_loss(reinforce.baseline_loss(values, returns)),
+            "entropy_weight": beta,
+            "per_example_ce": per_example_ce,
+            "entropy": out["entropy"],
+            "predictions": logits,
+            "rewards": rewards,
+            "returns": returns,
+            "advantages": advantages,
+        }
+
+    def _agent_train_step(self, x, y):
+        with tf.GradientTape(persistent=True) as tape:
+            losses = self.agent_losses(x, y, training=True)
+        cls_vars = self.classification_variables()
+        cls_grads = tape.gradient(losses["ce_loss"], cls_vars)
+        self.optimizer.apply(cls_grads, cls_vars)
+        if self.policy == "learned":
+            policy_vars, memory_vars = self.policy_variables(), self.memory_variables()
+            grads = tape.gradient(losses["policy_loss"], policy_vars + memory_vars)
+            policy_grads, _ = _clip_global_norm_across_replicas(
+                grads[:len(policy_vars)], self.policy_clipnorm)
+            self.policy_optimizer.apply(policy_grads + grads[len(policy_vars):],
+                                        policy_vars + memory_vars)
+        value_vars = self.value_variables()
+        value_grads = tape.gradient(losses["value_loss"], value_vars)
+        value_grads, _ = _clip_global_norm_across_replicas(value_grads, self.value_clipnorm)
+        self.value_optimizer.apply(value_grads, value_vars)
+        del tape
+        self._trackers["loss"].update_state(losses["per_example_ce"])
+        self._trackers["policy_loss"].update_state(losses["policy_loss"])
+        self._trackers["value_loss"].update_state(losses["value_loss"])
+        self._trackers["reward"].update_state(tf.reduce_sum(losses["rewards"], axis=1))
+        self._trackers["entropy"].update_state(tf.reduce_mean(losses["entropy"], axis=1))
+        self._trackers["entropy_weight"].update_state(losses["entropy_weight"])
+        self._accuracy.update_state(y, losses["predictions"])
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        x, y = data[0], self._labels(data[1])
+        x = self.check_images(tf.convert_to_tensor(x))
+        if self.stage == "pretrain":
+            return self._pretrain_train_step(x, y)
+        if self.value_optimizer is None:
+            raise RuntimeError("Compile the agent-stage RECAP with RECAP.compile() first.")
+        return self._agent_train_step(x, y)
+
+    def test_step(self, data):
+        x, y = data[0], self._labels(data[1])
+        logits = self(x, training=False)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        self._trackers["loss"].update_state(ce)
+        self._accuracy.update_state(y, logits)
+        return {"loss": self._trackers["loss"].result(), "accuracy": self._accuracy.result()}
+
+    # ------------------------------------------------------------- pictures
+    def visualize(self, images, labels, out_dir, mode="greedy", max_images=10, scale=4):
+        """Writes, per image, a GIF of the glimpse path and a policy heatmap PNG.
+
+        `glimpse_{i}.gif`: one frame per step, the image with the `P x P` boxes
+        read so far (the current one highlighted). `heatmap_{i}.png`: one panel
+        per step, the policy's action probabilities over the `N x N` grid
+        (visited cells at zero), with the cell read next outlined.
+
+        Args:
+            images: `(B, I, I, C)` images in [0, 1].
+            labels: `(B,)` int labels (written into the file names' index file).
+            out_dir: output folder (created).
+            mode: `"greedy"` or `"sample"`.
+            max_images: at most this many images are drawn.
+            scale: pixel upscaling of the pictures.
+
+        Returns:
+            The list of written file paths.
+        """
+        from PIL import Image, ImageDraw
+
+        out_dir = pathlib.Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        images = np.asarray(images, np.float32)[:max_images]
+        labels = np.asarray(labels).reshape(-1)[:max_images]
+        out = self.rollout(tf.convert_to_tensor(images), mode=mode)
+        preds = np.argmax(np.asarray(out["predictions"]), axis=-1)
+        locs = np.asarray(out["locations"])
+        probs = np.asarray(out["action_probs"])
+        actions = np.asarray(out["actions"])
+        n, p, size = self.grid_size, self.patch_size, self.image_size
+        written = []
+        for i in range(len(images)):
+            gray = np.clip(images[i].mean(axis=-1) * 255.0, 0, 255).astype(np.uint8)
+            base = Image.fromarray(gray).convert("RGB").resize((size * scale, size * scale),
+                                                              Image.NEAREST)
+            frames = []
+            centres = np.rint((locs[i] + 1.0) * 0.5 * (size - 1)).astype(int)  # (T, 2) px
+            for t in range(len(centres)):
+                frame = base.copy()
+                draw = ImageDraw.Draw(frame)
+                for k in range(t + 1):
+                    cy, cx = centres[k]
+                    y0, x0 = (cy - p // 2) * scale, (cx - p // 2) * scale
+                    colour = (255, 64, 64) if k == t else (64, 160, 255)
+                    draw.rectangle([x0, y0, x0 + p * scale - 1, y0 + p * scale - 1],
+                                   outline=colour, width=max(1, scale // 2))
+                draw.text((2, 2), f"t={t} y={labels[i]} pred={preds[i]}", fill=(255, 255, 0))
+                frames.append(frame)
+            gif = out_dir / f"glimpse_{i}.gif"
+            frames[0].save(gif, save_all=True, append_images=frames[1:], duration=600, loop=0)
+            written.append(str(gif))
+            cell_px = max(4, 96 // n)
+            panels = []
+            for t in range(probs.shape[1] if self.stage == "agent" else 0):
+                grid = probs[i, t].reshape(n, n)
+                grid = grid / max(float(grid.max()), 1e-12)
+                rgb = np.stack([grid, grid ** 2, 1.0 - grid], axis=-1) * 255.0  # cold -> hot
+                panel = Image.fromarray(rgb.astype(np.uint8)).resize(
+                    (n * cell_px, n * cell_px), Image.NEAREST)
+                draw = ImageDraw.Draw(panel)
+                r, c = divmod(int(actions[i, t]), n)
+                draw.rectangle([c * cell_px, r * cell_px, (c + 1) * cell_px - 1,
+                                (r + 1) * cell_px - 1], outline=(0, 255, 0))
+                panels.append(panel)
+            if panels:
+                gap = 4
+                sheet = Image.new("RGB", (len(panels) * (n * cell_px + gap), n * cell_px),
+                                  (255, 255, 255))
+                for t, panel in enumerate(panels):
+                    sheet.paste(panel, (t * (n * cell_px + gap), 0))
+                png = out_dir / f"heatmap_{i}.png"
+                sheet.save(png)
+                written.append(str(png))
+        return written

@@ -1,0 +1,359 @@
+"""Shared logic of the apps: resolve a config, train, evaluate, restore.
+
+The apps in `apps/` only parse flags and call these functions, so everything
+here is usable (and tested) from Python:
+
+```python
+from keras_glimpse import training
+config = training.resolve_config("ram_mnist", model_dir="/tmp/ram", epochs=1)
+result = training.run_training(config)
+```
+
+Layout of a `model_dir` written by `run_training`:
+
+```
+config.json                 the resolved configuration (preset + overrides + flags)
+checkpoints/last.keras      weights after the last finished epoch
+checkpoints/best.keras      weights with the lowest monitored loss
+backup/                     BackupAndRestore state (deleted when training ends)
+history.csv                 one row per epoch (appended across restarts)
+logs/                       TensorBoard
+metrics.json                final test metrics
+export/                     the SavedModel (`keras_glimpse.export`)
+```
+"""
+
+import json
+import logging
+import os
+import pathlib
+import tomllib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_glimpse import data as data_lib
+from keras_glimpse import distribute
+from keras_glimpse import export as export_lib
+from keras_glimpse import registry
+
+logger = logging.getLogger("keras_glimpse")
+
+CONFIG_FILE = "config.json"
+CHECKPOINTS = ("best", "last")
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or Inf; the message names the last good checkpoint."""
+
+
+def parse_value(text):
+    """Parses an override value as a TOML value (`3`, `1e-3`, `true`, `[1, 2]`,
+    `"s"`); anything else stays a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_overrides(items):
+    """`["a=1", "training.learning_rate=1e-3"]` -> `{"a": 1, "training.learning_rate": 0.001}`."""
+    result = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ValueError(f"--override expects key=value; received {item!r}.")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ValueError(f"--override expects key=value; received {item!r}.")
+        result[key] = parse_value(value.strip())
+    return result
+
+
+def _accepts(builder, preset_model, key):
+    return key in registry._valid_model_keys(builder, preset_model)
+
+
+def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="default",
+                   epochs=None, batch_size=None, steps_per_epoch=None, eval_steps=None,
+                   overrides=None, seed=0, verbose=2):
+    """Merges the preset `model`, the stage, `--override`s and flags into one dict.
+
+    Overrides whose key starts with `training.` or `data.` go to those tables;
+    the others are model constructor arguments (validated by the registry).
+    `stage` selects `training.stages.<stage>` (merged over `training`) and is
+    passed to the model when its constructor accepts `stage`.
+
+    Returns:
+        A JSON-serialisable dict (what `run_training` consumes and writes to
+        `model_dir/config.json`).
+
+    Raises:
+        LookupError: unknown model name. TypeError: unknown override key.
+        ValueError: unknown stage or strategy.
+    """
+    if not model:
+        raise ValueError("--model is required; see keras_glimpse.list_models().")
+    if strategy not in distribute.STRATEGIES:
+        raise ValueError(f"--strategy must be one of {distribute.STRATEGIES}; received {strategy!r}.")
+    preset = registry.get_preset(model)
+    overrides = dict(overrides or {})
+    training = dict(preset.get("training", {}))
+    stages = training.pop("stages", {}) or {}
+    data = dict(preset.get("data", {}))
+    model_args = {}
+    for key, value in overrides.items():
+        if key.startswith("training."):
+            training[key[len("training."):]] = value
+        elif key.startswith("data."):
+            data[key[len("data."):]] = value
+        else:
+            model_args[key] = value
+    if stage:
+        if stages and stage not in stages:
+            raise ValueError(
+                f"Unknown stage {stage!r} for model '{model}'; its stages are {sorted(stages)}."
+            )
+        training.update(stages.get(stage, {}))
+        builder = registry.get_builder(preset["builder"])
+        if _accepts(builder, preset.get("model", {}), "stage"):
+            model_args.setdefault("stage", stage)
+        elif not stages:
+            raise ValueError(
+                f"Model '{model}' has no stages (neither training.stages nor a `stage` "
+                f"argument); received --stage={stage!r}."
+            )
+    # Validate model overrides now (raises TypeError naming the valid keys).
+    registry.model_config(model, **model_args)
+    if epochs is not None:
+        training["epochs"] = int(epochs)
+    if batch_size is not None:
+        training["batch_size"] = int(batch_size)
+    if steps_per_epoch is not None:
+        training["steps_per_epoch"] = int(steps_per_epoch)
+    if eval_steps is not None:
+        training["eval_steps"] = int(eval_steps)
+    training.setdefault("epochs", 1)
+    training.setdefault("batch_size", 32)
+    return {
+        "model": model,
+        "builder": preset["builder"],
+        "stage": stage,
+        "model_args": model_args,
+        "training": training,
+        "data": data,
+        "data_dir": None if data_dir is None else str(data_dir),
+        "model_dir": None if model_dir is None else str(model_dir),
+        "strategy": strategy,
+        "seed": int(seed),
+        "verbose": int(verbose),
+        "paper": {k: preset[k] for k in ("paper", "paper_metric", "paper_value") if k in preset},
+    }
+
+
+def write_config(config, model_dir):
+    path = pathlib.Path(model_dir) / CONFIG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def read_config(model_dir):
+    path = pathlib.Path(model_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No {CONFIG_FILE} in '{model_dir}'. Train first with "
+            "python -m apps.train --model=NAME --model_dir=DIR, or pass --model."
+        )
+    return json.loads(path.read_text())
+
+
+def make_data(config, split, repeat=False):
+    """The dataset of the preset's `data` table for `split` (global batch)."""
+    data_dir = config.get("data_dir")
+    if data_dir is not None and not pathlib.Path(data_dir).expanduser().is_dir():
+        raise FileNotFoundError(
+            f"--data_dir='{data_dir}' does not exist or is not a folder. Pass the folder "
+            f"that holds the raw files of dataset '{config['data'].get('name')}'."
+        )
+    table = dict(config["data"])
+    name = table.pop("name", None)
+    if name is None:
+        raise ValueError(f"Preset '{config['model']}' has no data.name; cannot load data.")
+    ds = data_lib.load(name, split=split, batch_size=int(config["training"]["batch_size"]),
+                       seed=int(config.get("seed", 0)), data_dir=data_dir, **table)
+    if repeat:
+        ds = ds.repeat()
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def build_model(config, compile=True):
+    """Builds the configured model (call inside `strategy.scope()`)."""
+    model = registry.build(config["model"], compile=False, **config["model_args"])
+    if compile:
+        if hasattr(model, "compile_from_preset"):
+            model.compile_from_preset(dict(config["training"]))
+        else:
+            model.compile(optimizer=keras.optimizers.Adam(
+                float(config["training"].get("learning_rate", 1e-3))))
+    return model
+
+
+def _is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True, 0
+    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+    cluster = resolver.cluster_spec().as_dict()
+    if "chief" in cluster:
+        return task_type == "chief", task_id
+    return task_type == "worker" and task_id == 0, task_id
+
+
+def checkpoint_path(model_dir, which="best"):
+    """Path of `checkpoints/<which>.keras` in `model_dir`; falls back from best to last."""
+    if which not in CHECKPOINTS:
+        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}; received {which!r}.")
+    ckpt = pathlib.Path(model_dir) / "checkpoints"
+    path = ckpt / f"{which}.keras"
+    if not path.exists() and which == "best":
+        path = ckpt / "last.keras"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No checkpoint in '{ckpt}'. Train with python -m apps.train first."
+        )
+    return path
+
+
+def make_callbacks(model_dir, chief=True, verbose=2):
+    """TerminateOnNaN (raising, so no checkpoint of a diverged model is
+    written), BackupAndRestore, ModelCheckpoint (last and best), CSV history
+    and TensorBoard."""
+    model_dir = pathlib.Path(model_dir)
+    ckpt = model_dir / "checkpoints"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    return [
+        keras.callbacks.TerminateOnNaN(raise_error=True),
+        keras.callbacks.CSVLogger(str(model_dir / "history.csv"), append=True),
+        keras.callbacks.BackupAndRestore(str(model_dir / "backup"), double_checkpoint=True),
+        keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras"), verbose=0),
+        keras.callbacks.ModelCheckpoint(str(ckpt / "best.keras"), monitor="loss",
+                                        mode="min", save_best_only=True, verbose=0),
+        keras.callbacks.TensorBoard(str(model_dir / "logs"), write_graph=False,
+                                    profile_batch=0),
+    ]
+
+
+def run_training(config, export=True):
+    """Trains, evaluates and exports as `config` says (see `resolve_config`).
+
+    Returns:
+        dict with `history` (per-epoch logs of this run), `metrics` (test set),
+        `export_path` (or None) and `model`.
+
+    Raises:
+        TrainingDivergedError: the loss became NaN/Inf. Checkpoints of the last
+            good epoch are left untouched, and a rerun resumes from the backup.
+        FileNotFoundError: `data_dir` does not exist.
+    """
+    model_dir = config.get("model_dir")
+    if not model_dir:
+        raise ValueError("--model_dir is required: checkpoints, logs and the export go there.")
+    keras.utils.set_random_seed(int(config.get("seed", 0)))
+    strategy = distribute.get_strategy(config.get("strategy", "default"))
+    chief, task_id = _is_chief(strategy)
+    work_dir = pathlib.Path(model_dir) if chief else pathlib.Path(model_dir) / "workers" / str(task_id)
+    write_config(config, work_dir)
+    training = config["training"]
+    steps = training.get("steps_per_epoch")
+    train_ds = make_data(config, "train", repeat=steps is not None)
+    test_ds = make_data(config, "test")
+    with strategy.scope():
+        model = build_model(config)
+    callbacks = make_callbacks(work_dir, chief=chief, verbose=config.get("verbose", 2))
+    try:
+        history = model.fit(train_ds, epochs=int(training["epochs"]), steps_per_epoch=steps,
+                            callbacks=callbacks, verbose=config.get("verbose", 2))
+    except RuntimeError as e:
+        if "NaN or Inf loss" not in str(e):
+            raise
+        raise TrainingDivergedError(
+            f"Training of '{config['model']}' diverged ({e}). The last good weights are in "
+            f"{work_dir / 'checkpoints'}; rerunning the same command resumes from "
+            f"{work_dir / 'backup'}. Lower the learning rate with "
+            "--override training.learning_rate=..."
+        ) from e
+    metrics = model.evaluate(test_ds, steps=training.get("eval_steps"), return_dict=True,
+                             verbose=0)
+    metrics = {k: float(v) for k, v in metrics.items()}
+    (work_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    export_path = None
+    if export and chief:
+        export_path = export_lib.export_saved_model(model, work_dir / "export")
+    return {"history": history.history, "metrics": metrics, "export_path": export_path,
+            "model": model}
+
+
+def restore_model(model_dir=None, model=None, checkpoint="best", overrides=None,
+                  compile=False):
+    """Rebuilds a trained model from `model_dir` (config.json + checkpoint).
+
+    With only `model` (a preset name) and no `model_dir`, returns the freshly
+    built (untrained) preset model.
+    """
+    config = None
+    if model_dir is not None and (pathlib.Path(model_dir) / CONFIG_FILE).is_file():
+        config = read_config(model_dir)
+    if config is None:
+        if model is None:
+            raise ValueError("Pass --model (a preset name) or a --model_dir written by apps.train.")
+        config = resolve_config(model, model_dir=model_dir, overrides=overrides)
+    elif overrides:
+        config["model_args"].update(
+            {k: v for k, v in overrides.items() if not k.startswith(("training.", "data."))})
+    built = build_model(config, compile=compile)
+    if model_dir is not None and (pathlib.Path(model_dir) / "checkpoints").is_dir():
+        built.load_weights(str(checkpoint_path(model_dir, checkpoint)))
+    elif model_dir is not None:
+        logger.warning("No checkpoints in '%s'; using untrained weights.", model_dir)
+    return built, config
+
+
+def evaluate_model(model, config, eval_steps=None, monte_carlo=(1, 10)):
+    """Keras metrics on the test split plus Monte Carlo accuracy for classifiers.
+
+    Returns:
+        dict: the `evaluate` metrics, `mc<M>_error` (in %) for each M, and the
+        preset's paper number under `paper_<metric>` when it has one.
+    """
+    test_ds = make_data(config, "test")
+    steps = eval_steps if eval_steps is not None else config["training"].get("eval_steps")
+    result = {}
+    if model.compiled:
+        result.update({k: float(v) for k, v in
+                       model.evaluate(test_ds, steps=steps, return_dict=True, verbose=0).items()})
+    if getattr(model, "prediction_type", None) == "classification" and hasattr(
+            model, "evaluate_monte_carlo"):
+        for m in monte_carlo:
+            mc = model.evaluate_monte_carlo(test_ds, num_samples=int(m), steps=steps)
+            result[f"mc{m}_error"] = float(mc["error"])
+    paper = config.get("paper", {})
+    if "paper_value" in paper:
+        result[f"paper_{paper.get('paper_metric', 'value')}"] = paper["paper_value"]
+    return result
+
+
+def format_metrics(result, paper=None):
+    """A two-column text table of `result`; the paper number on its own line."""
+    lines = [f"{'metric':<24} {'value':>12}"]
+    for k, v in result.items():
+        value = f"{v:12.4f}" if isinstance(v, (float, int, np.floating)) else f"{v!s:>12}"
+        lines.append(f"{k:<24} {value}")
+    if paper and paper.get("paper"):
+        lines.append(f"paper setting: {paper['paper']}")
+    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""Drawing helpers shared by every method: boxes on images, PNG grids, GIFs.
+
+Box drawing is plain numpy. Saving PNG grids needs matplotlib and GIFs need
+Pillow; both are imported lazily and come with `pip install 'keras_glimpse[viz]'`.
+
+Conventions (docs/architecture.md): locations are `(y, x)` in `[-1, 1]`;
+boxes are `(y1, x1, y2, x2)` in pixels.
+"""
+
+import os
+
+import numpy as np
+
+PALETTE = np.array([
+    [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+    [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212],
+], dtype=np.uint8)
+
+
+def _require(module):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(
+            f"keras_glimpse.viz needs {module.split('.')[0]} for this; install the "
+            "`viz` extra: pip install 'keras_glimpse[viz]' (matplotlib, Pillow)."
+        ) from e
+
+
+def to_rgb_uint8(image):
+    """(H, W), (H, W, 1) or (H, W, 3) float in [0, 1] or uint8 -> (H, W, 3) uint8."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"Expected an image (H, W[, C]) with C in 1, 3, 4; received shape {image.shape}.")
+    image = image[..., :3]
+    if image.dtype != np.uint8:
+        lo, hi = float(np.min(image)), float(np.max(image))
+        if lo < 0.0 or hi > 1.0:  # e.g. standardised inputs: rescale for display
+            image = (image - lo) / max(hi - lo, 1e-8)
+        image = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    return image
+
+
+def locations_to_boxes(locations, image_shape, size):
+    """Locations `(..., 2)` (y, x) in [-1, 1] -> boxes `(..., 4)` (y1, x1, y2, x2) px
+    of a `size` (int or (h, w)) pixel square centred on each location."""
+    locations = np.asarray(locations, dtype=np.float32)
+    h, w = int(image_shape[0]), int(image_shape[1])
+    sh, sw = (size, size) if np.isscalar(size) else size
+    cy = (locations[..., 0] + 1.0) * 0.5 * h
+    cx = (locations[..., 1] + 1.0) * 0.5 * w
+    return np.stack([cy - sh / 2, cx - sw / 2, cy + sh / 2, cx + sw / 2], axis=-1)
+
+
+def draw_boxes(image, boxes, colors=None, thickness=1):
+    """Draws box outlines on an image.
+
+    Args:
+        image: (H, W[, C]) float in [0, 1] or uint8.
+        boxes: (N, 4) `(y1, x1, y2, x2)` in pixels; clipped to the image.
+        colors: (N, 3) uint8 or None (the palette, one colour per box).
+        thickness: line width in pixels.
+
+    Returns:
+        (H, W, 3) uint8 copy with the boxes drawn.
+    """
+    out = to_rgb_uint8(image).copy()
+    h, w = out.shape[:2]
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    if colors is None:
+        colors = PALETTE[np.arange(len(boxes)) % len(PALETTE)]
+    colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
+    t = max(int(thickness), 1)
+    for (y1, x1, y2, x2), color in zip(boxes, colors):
+        y1, y2 = int(np.clip(np.floor(y1), 0, h - 1)), int(np.clip(np.ceil(y2) - 1, 0, h - 1))
+        x1, x2 = int(np.clip(np.floor(x1), 0, w - 1)), int(np.clip(np.ceil(x2) - 1, 0, w - 1))
+        if y2 < y1 or x2 < x1:
+            continue
+        out[y1:min(y1 + t, y2 + 1), x1:x2 + 1] = color
+        out[max(y2 - t + 1, y1):y2 + 1, x1:x2 + 1] = color
+        out[y1:y2 + 1, x1:min(x1 + t, x2 + 1)] = color
+        out[y1:y2 + 1, max(x2 - t + 1, x1):x2 + 1] = color
+    return out
+
+
+def overlay_mask(image, mask, alpha=0.6):
+    """Darkens the parts of `image` where `mask` (G, G) is 0 (patch masks)."""
+    out = to_rgb_uint8(image).astype(np.float32)
+    h, w = out.shape[:2]
+    mask = np.asarray(mask, dtype=np.float32)
+    ry, rx = -(-h // mask.shape[0]), -(-w // mask.shape[1])
+    full = np.kron(mask, np.ones((ry, rx), np.float32))[:h, :w]
+    out = out * (1.0 - alpha * (1.0 - full[..., None]))
+    return out.astype(np.uint8)
+
+
+def upscale(image, factor):
+    """Nearest-neighbour upscaling of (H, W, C) by an integer factor (small images)."""
+    factor = max(int(factor), 1)
+    return np.repeat(np.repeat(np.asarray(image), factor, axis=0), factor, axis=1)
+
+
+def trajectory_frames(image, boxes, scale=1):
+    """Frames of a glimpse trajectory: frame t shows boxes 0..t (latest thickest)."""
+    frames = []
+    base = upscale(to_rgb_uint8(image), scale)
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * scale
+    for t in range(len(boxes)):
+        frame = draw_boxes(base, boxes[:t], colors=PALETTE[np.arange(t) % len(PALETTE)])
+        frame = draw_boxes(frame, boxes[t:t + 1], colors=PALETTE[[t % len(PALETTE)]],
+                           thickness=2)
+        frames.append(frame)
+    return frames or [base]
+
+
+def save_gif(frames, path, duration_ms=500, loop=0):
+    """Saves frames ((H, W, 3) arrays) as an animated GIF with Pillow; returns `path`."""
+    image_mod = _require("PIL.Image")
+    frames = [image_mod.fromarray(to_rgb_uint8(f)) for f in frames]
+    if not frames:
+        raise ValueError("save_gif needs at least one frame.")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(duration_ms),
+                   loop=int(loop))
+    return path
+
+
+def save_grid(images, path, titles=None, ncols=None, cell_inches=1.6):
+    """Saves images in a grid PNG with matplotlib (Agg backend); returns `path`."""
+    matplotlib = _require("matplotlib")
+    matplotlib.use("Agg", force=False)
+    plt = _require("matplotlib.pyplot")
+    images = list(images)
+    if not images:
+        raise ValueError("save_grid needs at least one image.")
+    n = len(images)
+    ncols = int(ncols or min(n, 8))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_inches * ncols, cell_inches * nrows),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(to_rgb_uint8(images[i]), interpolation="nearest")
+            if titles is not None:
+                ax.set_title(str(titles[i]), fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def visualize_trajectories(model, images, labels, out_dir, max_gifs=4):
+    """Generic visualisation of a `GlimpseModel`'s greedy rollout.
+
+    Draws `locations` as boxes of `model.glimpse_size` pixels (or a quarter of
+    the image), `boxes` as given, and `patch_mask` as darkened patches. Writes
+    `trajectories.png` (final frames, titled prediction/label) and
+    `trajectory_<i>.gif` for the first `max_gifs` images.
+
+    Returns:
+        list of written paths.
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    out = {k: np.asarray(v) for k, v in model.export_outputs(images, mode="greedy").items()}
+    h, w = images.shape[1:3]
+    scale = max(1, 128 // max(h, w))
+    preds = out["predictions"]
+    titles = []
+    for i in range(len(images)):
+        if getattr(model, "prediction_type", "") == "classification" and preds.ndim == 2:
+            titles.append(f"pred {int(np.argmax(preds[i]))} / true {labels.reshape(len(images), -1)[i, 0]}")
+        else:
+            titles.append(f"#{i}")
+    finals, written = [], []
+    for i in range(len(images)):
+        if "locations" in out:
+            size = getattr(model, "glimpse_size", None) or max(h, w) // 4
+            boxes = locations_to_boxes(out["locations"][i], (h, w), size)
+        elif "boxes" in out:
+            boxes = out["boxes"][i].reshape(-1, 4)
+        else:
+            boxes = np.zeros((0, 4), np.float32)
+        base = images[i]
+        if "patch_mask" in out:
+            mask = out["patch_mask"][i]
+            if mask.ndim == 1:  # (G*G,) flattened grid
+                g = int(round(np.sqrt(mask.size)))
+                mask = mask.reshape(g, g)
+            base = overlay_mask(base, mask)
+        frames = trajectory_frames(base, boxes, scale)
+        finals.append(frames[-1])
+        if i < max_gifs:
+            written.append(save_gif(frames, os.path.join(out_dir, f"trajectory_{i}.gif")))
+    written.insert(0, save_grid(finals, os.path.join(out_dir, "trajectories.png"), titles=titles))
+    return written

@@ -1,0 +1,60 @@
+"""keras_glimpse: active vision (glimpse models trained with RL) for Keras 3."""
+
+import pathlib
+
+from setuptools import find_namespace_packages, setup
+from setuptools.command.build_py import build_py
+
+ROOT = pathlib.Path(__file__).parent
+
+
+class BuildWithRegistry(build_py):
+    """Copies the top-level registry/*.toml into the package as keras_glimpse/registry/."""
+
+    def run(self):
+        super().run()
+        target = pathlib.Path(self.build_lib) / "keras_glimpse" / "registry"
+        target.mkdir(parents=True, exist_ok=True)
+        for toml in sorted((ROOT / "registry").glob("*.toml")):
+            self.copy_file(str(toml), str(target / toml.name))
+
+
+def _version():
+    for line in (ROOT / "keras_glimpse" / "__init__.py").read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    return "0.1.0"
+
+
+setup(
+    name="keras_glimpse",
+    version=_version(),
+    description="Active vision for Keras 3: glimpse models that learn where to look.",
+    long_description=(ROOT / "README.md").read_text() if (ROOT / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11",
+    packages=find_namespace_packages(include=["keras_glimpse", "keras_glimpse.*"]),
+    include_package_data=False,
+    cmdclass={"build_py": BuildWithRegistry},
+    install_requires=[
+        # Mutually compatible pins: TFP 0.25 needs tf-keras matching TF 2.21;
+        # Keras 3.15 is the Keras 3 release that TF 2.21 is tested with.
+        "tensorflow==2.21.*",
+        "tf-keras==2.21.*",
+        "keras==3.15.*",
+        "tensorflow-probability==0.25.*",
+        "numpy",
+        "pandas",
+        "absl-py",
+    ],
+    extras_require={
+        "viz": ["matplotlib", "Pillow"],
+        "data": ["mlxtend"],
+        "test": ["pytest", "pytest-xdist"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

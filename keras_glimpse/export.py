@@ -22,11 +22,28 @@ import tempfile
 import tensorflow as tf
 
 
+def _seed_generator_states(model):
+    states, seen = [], set()
+    layers = model._flatten_layers(include_self=True, recursive=True) if hasattr(
+        model, "_flatten_layers") else [model]
+    for layer in layers:
+        for generator in getattr(layer, "_seed_generators", None) or ():
+            var = getattr(generator.state, "value", generator.state)
+            if id(var) not in seen:
+                seen.add(id(var))
+                states.append(var)
+    return states
+
+
 class _ExportModule(tf.Module):
     def __init__(self, model, num_samples):
         super().__init__()
         self.model = model
         self.num_samples = int(num_samples)
+        # keras.random.SeedGenerator states are not part of the TF object
+        # graph of a Keras model; track them here so that the stochastic
+        # `sample` endpoint (which advances them) can be saved.
+        self.seed_states = _seed_generator_states(model)
         spec = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="images")
 
         @tf.function(input_signature=[spec])

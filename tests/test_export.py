@@ -15,18 +15,21 @@ from toy_model import ToyGlimpseModel
 
 # Makes `import keras` / `import tensorflow_probability` fail in a subprocess.
 BLOCKER = textwrap.dedent("""
-    import importlib.abc
+    import importlib.machinery
     import sys
 
     BLOCKED = ("keras", "tensorflow_probability", "tf_keras")
 
-    class _Blocker(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
+    class _PathFinderWithoutKeras(importlib.machinery.PathFinder):
+        # Behaves as if keras / TFP were not installed (find_spec -> None).
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
             if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"{name} is blocked for this test")
-            return None
+                return None
+            return importlib.machinery.PathFinder.find_spec(name, path, target)
 
-    sys.meta_path.insert(0, _Blocker())
+    sys.meta_path[:] = [_PathFinderWithoutKeras if f is importlib.machinery.PathFinder else f
+                        for f in sys.meta_path]
     """)
 
 SERVE = textwrap.dedent("""
@@ -68,9 +71,9 @@ def test_export_roundtrip_serve_and_sample():
     # Sampled trajectories are stochastic: the M rollouts differ after the first glimpse.
     locs = np.asarray(sampled["locations"])
     assert not np.allclose(locs[0, :, 1], locs[1, :, 1])
-    # Averaged log-probabilities are normalised.
-    np.testing.assert_allclose(np.exp(np.asarray(sampled["predictions"])).sum(-1), 1.0,
-                               atol=1e-3)
+    # Mean of log-probabilities: a (sub-normalised) geometric mean of the M rollouts.
+    total = np.exp(np.asarray(sampled["predictions"])).sum(-1)
+    assert np.all(total <= 1.0 + 1e-5) and np.all(total > 0.5), total
 
 
 def test_export_reloads_without_keras_or_tfp(tmp_path):

@@ -57,6 +57,11 @@ def _paste(canvas, patches, origins):
     return tf.where(inside, picked, canvas)
 
 
+def _randint(shape, seed, maxval):
+    """Uniform int32 in [0, maxval), Philox (identical with and without XLA)."""
+    return tf.random.stateless_uniform(shape, seed, 0, maxval, tf.int32, alg="philox")
+
+
 def clutter_batch(digits, seed, image_size=64, clutter_count=4, clutter_size=6):
     """Composes one batch of RECAP cluttered canvases; pure TF, vectorised.
 
@@ -77,13 +82,13 @@ def clutter_batch(digits, seed, image_size=64, clutter_count=4, clutter_size=6):
     if digits.shape.rank == 4:
         digits = digits[..., 0]
     batch = tf.shape(digits)[0]
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4, alg="philox")
     canvas = tf.zeros((batch, s, s), tf.float32)
     if clutter_count > 0:
         k = int(clutter_count)
-        sources = tf.random.stateless_uniform((batch, k), seeds[0], 0, batch, tf.int32)
-        crops = tf.random.stateless_uniform((batch, k, 2), seeds[1], 0, DIGIT_SIZE - c, tf.int32)
-        pastes = tf.random.stateless_uniform((batch, k, 2), seeds[2], 0, s - c, tf.int32)
+        sources = _randint((batch, k), seeds[0], batch)
+        crops = _randint((batch, k, 2), seeds[1], DIGIT_SIZE - c)
+        pastes = _randint((batch, k, 2), seeds[2], s - c)
         offs = tf.range(c, dtype=tf.int32)
         for j in range(k):  # a static loop over fragments, vectorised over the batch
             src = tf.gather(digits, sources[:, j])  # (B, 28, 28)
@@ -92,7 +97,7 @@ def clutter_batch(digits, seed, image_size=64, clutter_count=4, clutter_size=6):
             frag = tf.gather(src, r, axis=1, batch_dims=1)
             frag = tf.gather(frag, q, axis=2, batch_dims=1)  # (B, c, c)
             canvas = _paste(canvas, frag, pastes[:, j])
-    origins = tf.random.stateless_uniform((batch, 2), seeds[3], 0, s - DIGIT_SIZE, tf.int32)
+    origins = _randint((batch, 2), seeds[3], s - DIGIT_SIZE)
     canvas = _paste(canvas, digits, origins)
     return canvas[..., None], origins
 

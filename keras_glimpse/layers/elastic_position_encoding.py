@@ -35,11 +35,14 @@ def grid_position_table(grid_height, grid_width, dim, temperature=10000.0):
     if dim % 4:
         raise ValueError(f"`dim` must be divisible by 4; received dim={dim}.")
     rows, cols = np.meshgrid(np.arange(grid_height), np.arange(grid_width), indexing="ij")
-    rows = tf.constant(rows.reshape(-1), tf.float32)
-    cols = tf.constant(cols.reshape(-1), tf.float32)
-    table = tf.concat([sincos_1d(cols, dim // 2, temperature),
-                       sincos_1d(rows, dim // 2, temperature)], axis=-1)
-    return table.numpy()
+
+    def sincos(pos, d):
+        omega = float(temperature) ** (-np.arange(d // 2, dtype=np.float64) / (d // 2))
+        angles = pos.reshape(-1)[:, None].astype(np.float64) * omega[None]
+        return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
+
+    table = np.concatenate([sincos(cols, dim // 2), sincos(rows, dim // 2)], axis=1)
+    return table.astype(np.float32)
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")

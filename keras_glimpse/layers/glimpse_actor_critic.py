@@ -147,7 +147,11 @@ class GlimpseActorCritic(keras.layers.Layer):
             feats.append(_apply(self.projections[part], tf.cast(x, self.compute_dtype)))
         x = _apply(self.pool_in, tf.concat(feats, axis=-1))  # (B, P, h)
         logits = self.logits_out(self.logits_hidden(x))  # (B, P, heads)
-        logits = logits + tf.cast(state["mask"], logits.dtype) * MASK_VALUE
+        # tf.where instead of `logits + mask * -1e8`: grappler fuses Dense's BiasAdd with a
+        # broadcasting Add into one op that rejects the (B, P, 1) addend.
+        empty = tf.broadcast_to(tf.cast(state["mask"], logits.dtype) > 0.5, tf.shape(logits))
+        logits = tf.where(empty, tf.fill(tf.shape(logits), tf.cast(MASK_VALUE, logits.dtype)),
+                          logits)
         weights = tf.nn.softmax(logits, axis=1)
         b, n = tf.shape(x)[0], tf.shape(x)[1]
         hd = self.hidden_units // self.num_heads

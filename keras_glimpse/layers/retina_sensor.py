@@ -17,7 +17,7 @@ def _window_lines(locations, axis_size, offsets, bilinear):
 
     `offsets` (L,) are the static offsets of every window line from the
     floored centre pixel, all scales concatenated. Returns clamped indices
-    (B, L), a 0/1 mask that zeroes lines outside the image, and the sub-pixel
+    (B, L), a boolean mask that is False for lines outside the image, and the sub-pixel
     fraction of the centre (B,) (None for floor centring).
     """
     centre = 0.5 * (tf.clip_by_value(locations, -1.0, 1.0) + 1.0) * tf.cast(axis_size, tf.float32)
@@ -49,10 +49,12 @@ class RetinaSensor(keras.layers.Layer):
       bilinear interpolation. It equals `"floor"` whenever the centre falls on
       an integer pixel and moves smoothly in between.
 
-    Locations are clipped to `[-1, 1]`. The extraction is two batched gathers
-    (rows, then columns) with pooling between them: no per-sample loops, no
-    `extract_glimpse`; it compiles under XLA and is differentiable w.r.t. the
-    image (and, in bilinear mode, w.r.t. the location).
+    Locations are clipped to `[-1, 1]`. All scales are extracted together:
+    one batched gather of rows, pooling, one batched gather of columns,
+    pooling. Lines outside the image are masked to zero, which is the same
+    as the reference's zero padding without materialising a padded copy. No
+    per-sample loops and no `extract_glimpse`: it compiles under XLA and is
+    differentiable w.r.t. the image (and, in bilinear mode, the location).
 
     Args:
         glimpse_size: int, side `g` of each output patch in pixels.

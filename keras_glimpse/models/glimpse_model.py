@@ -56,7 +56,9 @@ class GlimpseModel(keras.Model):
     # ---------------------------------------------------------------- input
     def check_images(self, images):
         """Validates a batch of images against `image_shape`; returns a float tensor."""
-        shape = images.shape
+        if not hasattr(images, "shape"):
+            images = tf.convert_to_tensor(images)
+        shape = tf.TensorShape(images.shape)  # numpy arrays have tuple shapes
         if shape.rank is not None and shape.rank != 4:
             raise ValueError(
                 f"{type(self).__name__} expects a batch of images of shape "

@@ -313,23 +313,31 @@ class OrdinalLocalizer(GlimpseModel):
     def compile_from_preset(self, training):
         """Builds both optimizers from a preset's `training` table.
 
-        Keys: `learning_rate`, `momentum` (embedding SGD), `lr_boundaries`
-        (optimizer steps) and `lr_decay` (factor per boundary);
-        `agent_learning_rate`, `agent_lr_boundaries`, `agent_lr_decay` (Adam).
+        Keys: `learning_rate`, `momentum` (embedding SGD); `agent_learning_rate`
+        (agent Adam); step schedules as the reference's per-epoch schedulers:
+        `lr_decay_epochs` / `lr_decay_factor` (embedding) and
+        `agent_lr_decay_epochs` / `agent_lr_decay_factor` (agent), converted to
+        optimizer steps with `train_examples // batch_size` steps per epoch
+        (no schedule when `train_examples` is absent).
         """
-        def schedule(lr, boundaries, decay):
-            if not boundaries:
+        steps_per_epoch = None
+        if training.get("train_examples"):
+            steps_per_epoch = max(int(training["train_examples"])
+                                  // int(training.get("batch_size", 1)), 1)
+
+        def schedule(lr, epochs, factor):
+            if not epochs or steps_per_epoch is None:
                 return float(lr)
-            values = [float(lr) * float(decay) ** i for i in range(len(boundaries) + 1)]
+            values = [float(lr) * float(factor) ** i for i in range(len(epochs) + 1)]
             return keras.optimizers.schedules.PiecewiseConstantDecay(
-                [int(b) for b in boundaries], values)
+                [int(e) * steps_per_epoch for e in epochs], values)
 
         default_lr = 0.0019125313967198946 if self.stage == "pretrain" else 1e-3
         lr = schedule(training.get("learning_rate", default_lr),
-                      training.get("lr_boundaries"), training.get("lr_decay", 0.1))
+                      training.get("lr_decay_epochs"), training.get("lr_decay_factor", 0.1))
         agent_lr = schedule(training.get("agent_learning_rate", 1e-3),
-                            training.get("agent_lr_boundaries"),
-                            training.get("agent_lr_decay", 0.1))
+                            training.get("agent_lr_decay_epochs"),
+                            training.get("agent_lr_decay_factor", 0.1))
         self.compile(
             optimizer=keras.optimizers.SGD(lr, momentum=float(training.get("momentum", 0.9))),
             agent_optimizer=keras.optimizers.Adam(agent_lr))
@@ -392,7 +400,7 @@ class OrdinalLocalizer(GlimpseModel):
             e_gt = self._embed_one(fmap, gt, training=True)
             with emb_tape.stop_recording():
                 with tf.GradientTape(watch_accessed_variables=False) as agent_tape:
-                    agent_tape.watch(agent_vars)
+                    agent_tape.watch([v.value for v in agent_vars])
                     episode = self._episode(tf.stop_gradient(fmap), "sample", training=True,
                                             anchor=tf.stop_gradient(e_gt))
                     agent_loss, rewards = self._agent_loss(episode, x)

@@ -150,6 +150,15 @@ def _sum_over_time(x):
     return x
 
 
+def _check_same_rank(a, b, name_a, name_b):
+    # A (B,) tensor times a (B, 1) one would silently broadcast to (B, B).
+    if a.shape.rank is not None and b.shape.rank is not None and a.shape.rank != b.shape.rank:
+        raise ValueError(
+            f"`{name_a}` and `{name_b}` must have the same rank; received shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}."
+        )
+
+
 def policy_gradient_loss(log_probs, advantages):
     """Per-example REINFORCE loss, `L_b = -sum_t log pi(a_t) * stop_gradient(A_t)`.
 
@@ -162,6 +171,7 @@ def policy_gradient_loss(log_probs, advantages):
     """
     log_probs = tf.convert_to_tensor(log_probs)
     advantages = tf.cast(tf.stop_gradient(advantages), log_probs.dtype)
+    _check_same_rank(log_probs, advantages, "log_probs", "advantages")
     return _sum_over_time(-log_probs * advantages)
 
 
@@ -191,6 +201,7 @@ def baseline_loss(values, returns):
     """
     values = tf.convert_to_tensor(values)
     returns = tf.cast(tf.stop_gradient(returns), values.dtype)
+    _check_same_rank(values, returns, "values", "returns")
     sq = tf.square(values - returns)
     if sq.shape.rank is not None and sq.shape.rank > 1:
         return tf.reduce_mean(sq, axis=list(range(1, sq.shape.rank)))

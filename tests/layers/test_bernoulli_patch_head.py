@@ -99,3 +99,9 @@ def test_jit_and_roundtrips():
 def test_invalid_arguments(kwargs):
     with pytest.raises(ValueError, match="received"):
         BernoulliPatchHead(**kwargs)
+
+
+def test_saved_model_roundtrip():
+    head = BernoulliPatchHead(4, seed=2)
+    x = np.random.default_rng(1).normal(size=(3, 6)).astype("float32")
+    helpers.assert_layer_saved_model_roundtrip(head, x, call=lambda l, f: l(f, mode="greedy"))

@@ -119,3 +119,9 @@ def test_invalid_arguments(kwargs):
         CategoricalHead(**kwargs)
     with pytest.raises(ValueError, match="mode"):
         _head()(np.ones((1, 3), "float32"), mode="argmax")
+
+
+def test_saved_model_roundtrip():
+    head = CategoricalHead(5, hidden_units=8, seed=2)
+    x = np.random.default_rng(1).normal(size=(3, 6)).astype("float32")
+    helpers.assert_layer_saved_model_roundtrip(head, x, call=lambda l, f: l(f, mode="greedy"))

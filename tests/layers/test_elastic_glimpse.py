@@ -29,12 +29,14 @@ def _reference(image, action, g, ps, d_min, ratio=1.0):
 def test_quadrants_of_224_image():
     rng = np.random.default_rng(0)
     images = rng.uniform(size=(1, 224, 224, 3)).astype(np.float32)
-    patches, boxes = ElasticGlimpse(grid_size=2, patch_size=16)(images, tf.constant([[0.0, 0.0, 1.0]]))
+    layer = ElasticGlimpse(grid_size=2, patch_size=16)
+    patches, boxes = layer(images, tf.constant([[0.0, 0.0, 1.0]]))
     assert patches.shape == (1, 4, 16, 16, 3)
     np.testing.assert_array_equal(
         boxes[0], [[0, 0, 112, 112], [0, 112, 112, 224], [112, 0, 224, 112], [112, 112, 224, 224]]
     )
-    quadrants = [images[0, :112, :112], images[0, :112, 112:], images[0, 112:, :112], images[0, 112:, 112:]]
+    img = images[0]
+    quadrants = [img[:112, :112], img[:112, 112:], img[112:, :112], img[112:, 112:]]
     for q, quad in enumerate(quadrants):
         want = tf.image.resize(quad, (16, 16), method="bilinear", antialias=False).numpy()
         np.testing.assert_allclose(patches[0, q], want, atol=1e-5)
@@ -47,7 +49,10 @@ def test_hand_checked_6x6():
     np.testing.assert_array_equal(boxes[0], [[1, 2, 5, 6]])
     # Crop rows 1..4, cols 2..5; 4 -> 2 half-pixel bilinear samples at 0.5 and 2.5.
     crop = img[0, 1:5, 2:6, 0]
-    want = [[crop[0:2, 0:2].mean(), crop[0:2, 2:4].mean()], [crop[2:4, 0:2].mean(), crop[2:4, 2:4].mean()]]
+    want = [
+        [crop[0:2, 0:2].mean(), crop[0:2, 2:4].mean()],
+        [crop[2:4, 0:2].mean(), crop[2:4, 2:4].mean()],
+    ]
     np.testing.assert_allclose(patches[0, 0, ..., 0], want)
     np.testing.assert_allclose(patches[0, 0, ..., 0], [[11.5, 13.5], [23.5, 25.5]])
 
@@ -125,3 +130,11 @@ def test_bad_inputs():
     layer(np.zeros((1, 64, 64, 3), np.float32), np.zeros((1, 3), np.float32))
     with pytest.raises(ValueError, match="channels"):
         layer(np.zeros((1, 64, 64, 1), np.float32), np.zeros((1, 3), np.float32))
+
+
+def test_unknown_batch_and_image_size_in_graph():
+    layer = ElasticGlimpse(grid_size=2, patch_size=4)
+    images, actions = tf.random.uniform((3, 20, 24, 2), seed=4), tf.random.uniform((3, 3), seed=5)
+    sig = [tf.TensorSpec((None, None, None, 2)), tf.TensorSpec((None, 3))]
+    graph = tf.function(lambda x, a: layer(x, a), input_signature=sig)
+    helpers.assert_allclose_tree(graph(images, actions), layer(images, actions), atol=1e-6)

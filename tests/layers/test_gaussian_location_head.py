@@ -107,3 +107,9 @@ def test_roundtrips_and_validation():
             GaussianLocationHead(**kwargs)
     with pytest.raises(ValueError, match="mode"):
         head(np.ones((2, 5), "float32"), mode="mean")
+
+
+def test_saved_model_roundtrip():
+    head = GaussianLocationHead(std=0.1, hidden_units=8, seed=2)
+    x = np.random.default_rng(1).normal(size=(3, 5)).astype("float32")
+    helpers.assert_layer_saved_model_roundtrip(head, x, call=lambda l, f: l(f, mode="greedy"))

@@ -71,7 +71,8 @@ def test_even_patch_half_pixel_and_edge_clamp():
     # Cell 0 samples rows 0.5..3.5: average of neighbouring unfold rows.
     unfold = grid.all_patches(images).numpy()[0, 0]
     np.testing.assert_allclose(
-        patches[0, :3, :3], 0.25 * (unfold[:3, :3] + unfold[1:, :3] + unfold[:3, 1:] + unfold[1:, 1:]),
+        patches[0, :3, :3],
+        0.25 * (unfold[:3, :3] + unfold[1:, :3] + unfold[:3, 1:] + unfold[1:, 1:]),
         atol=1e-5,
     )
 
@@ -127,3 +128,11 @@ def test_bad_inputs():
         grid(np.zeros((1, 8, 8, 3), np.float32), tf.constant([0]))
     with pytest.raises(ValueError, match="cell_index"):
         grid(np.zeros((1, 8, 8, 1), np.float32), tf.constant([[0]]))
+
+
+def test_unknown_batch_in_graph():
+    grid = GridGlimpse(16, 4, 2)
+    images, index = tf.random.uniform((3, 16, 16, 2), seed=4), tf.constant([1, 5, 48])
+    sig = [tf.TensorSpec((None, 16, 16, 2)), tf.TensorSpec((None,), tf.int32)]
+    graph = tf.function(lambda x, i: grid(x, i), input_signature=sig)
+    helpers.assert_allclose_tree(graph(images, index), grid(images, index), atol=1e-6)

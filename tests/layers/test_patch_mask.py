@@ -90,3 +90,11 @@ def test_bad_inputs():
     layer(np.zeros((1, 32, 32, 1), np.float32), np.ones((1, 16)))
     with pytest.raises(ValueError, match="channels"):
         layer(np.zeros((1, 32, 32, 3), np.float32), np.ones((1, 16)))
+
+
+def test_unknown_batch_and_image_size_in_graph():
+    layer = PatchMask(grid_size=4)
+    images, actions = tf.random.uniform((3, 16, 12, 2), seed=4), tf.constant(np.eye(16)[[1, 2, 3]])
+    sig = [tf.TensorSpec((None, None, None, 2)), tf.TensorSpec((None, 16), tf.float64)]
+    graph = tf.function(lambda x, a: layer(x, a), input_signature=sig)
+    np.testing.assert_allclose(graph(images, actions), layer(images, actions), atol=1e-6)

@@ -135,3 +135,11 @@ def test_bad_inputs():
         layer(np.zeros((1, 6, 6, 1), np.float32), np.zeros((1, 3), np.float32))
     with pytest.raises(ValueError, match="locations"):
         layer(np.zeros((1, 6, 6, 1), np.float32), np.zeros((2,), np.float32))
+
+
+def test_unknown_batch_and_image_size_in_graph():
+    layer = RetinaSensor(4, num_scales=2, centering="bilinear")
+    images, locs = tf.random.uniform((3, 20, 18, 2), seed=4), tf.constant([[0.3, -0.2]] * 3)
+    sig = [tf.TensorSpec((None, None, None, 2)), tf.TensorSpec((None, 2))]
+    graph = tf.function(lambda x, l: layer(x, l), input_signature=sig)
+    np.testing.assert_allclose(graph(images, locs), layer(images, locs), atol=1e-6)

@@ -101,7 +101,8 @@ def test_ordinal_setting_shapes_and_jit():
 def test_gradient_wrt_features():
     features = tf.Variable(tf.random.normal((1, 6, 6, 2), seed=1))
     with tf.GradientTape() as tape:
-        out = RoiAlign(output_size=2, spatial_scale=1.0)(features, tf.constant([[[1.0, 1.0, 4.0, 4.0]]]))
+        layer = RoiAlign(output_size=2, spatial_scale=1.0)
+        out = layer(features, tf.constant([[[1.0, 1.0, 4.0, 4.0]]]))
         loss = tf.reduce_sum(out)
     grad = tape.gradient(loss, features).numpy()
     # The total gradient equals the number of outputs (weights of each output sum to 1).
@@ -137,3 +138,12 @@ def test_bad_inputs():
     layer(np.zeros((1, 4, 4, 1), np.float32), boxes)
     with pytest.raises(ValueError, match="channels"):
         layer(np.zeros((1, 4, 4, 2), np.float32), boxes)
+
+
+def test_unknown_batch_and_box_count_in_graph():
+    layer = RoiAlign(output_size=3, spatial_scale=0.5)
+    features = tf.random.uniform((3, 8, 8, 2), seed=4)
+    boxes = tf.random.uniform((3, 4, 4), 0, 16, seed=5)
+    sig = [tf.TensorSpec((None, None, None, 2)), tf.TensorSpec((None, None, 4))]
+    graph = tf.function(lambda f, b: layer(f, b), input_signature=sig)
+    np.testing.assert_allclose(graph(features, boxes), layer(features, boxes), atol=1e-6)

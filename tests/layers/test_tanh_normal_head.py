@@ -120,3 +120,9 @@ def test_jit_and_roundtrips():
 def test_invalid_arguments(kwargs):
     with pytest.raises(ValueError, match="received"):
         TanhNormalHead(**kwargs)
+
+
+def test_saved_model_roundtrip():
+    head = TanhNormalHead(3, hidden_units=8, seed=2)
+    x = np.random.default_rng(1).normal(size=(3, 5)).astype("float32")
+    helpers.assert_layer_saved_model_roundtrip(head, x, call=lambda l, f: l(f, mode="greedy"))

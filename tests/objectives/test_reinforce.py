@@ -9,6 +9,20 @@ from keras_glimpse.layers.value_head import ValueHead
 from keras_glimpse.objectives import reinforce as rl
 
 
+@pytest.fixture(autouse=True)
+def _fresh_collective_keys():
+    """Gives every MirroredStrategy of this module its own collective keys.
+
+    Each new MirroredStrategy numbers its collectives from the same group and
+    instance keys; the runtime caches them per process, so a later strategy
+    reusing an instance key with another shape aborts ("Shape mismatch in the
+    collective instance 100"). TF's own tests bump this base (see
+    mirrored_strategy.py, "Only set this in tests").
+    """
+    tf.distribute.MirroredStrategy._collective_key_base += 10_000
+    yield
+
+
 def test_discounted_returns():
     r = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]], "float32")
     np.testing.assert_allclose(rl.discounted_returns(r, 0.5), [[1.5, 1.0, 2.0], [0.5, 1.0, 0.0]])
@@ -57,6 +71,10 @@ def test_policy_gradient_loss():
     assert tape.gradient(loss, adv) is None
     np.testing.assert_allclose(rl.policy_gradient_loss(np.array([-1.0, -2.0]), np.array([1.0, 3.0])),
                                [1.0, 6.0])
+    with pytest.raises(ValueError, match="same rank"):  # (B,) x (B, 1) would broadcast to (B, B)
+        rl.policy_gradient_loss(np.array([-1.0, -2.0]), np.array([[1.0], [3.0]]))
+    with pytest.raises(ValueError, match="same rank"):
+        rl.baseline_loss(np.array([1.0, 2.0]), np.array([[1.0], [3.0]]))
 
 
 def test_entropy_bonus_and_baseline_loss():
@@ -170,5 +188,5 @@ def test_reinforce_train_step_one_vs_two_replicas():
 def test_replica_check_catches_per_replica_statistics():
     """Negative control: per-replica baselines/normalisation break equivalence."""
     x, scale = _data()
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):
         helpers.assert_replica_equivalence(_build(local_statistics=True), x, scale, steps=2)

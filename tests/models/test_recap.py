@@ -1,0 +1,307 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import helpers
+from keras_glimpse.models import recap as recap_module
+from keras_glimpse.models.recap import RECAP, add_terminal_reward, entropy_weight, step_rewards
+
+# A tiny configuration: 16x16 images, 4x4 patches, stride 4 -> a 4x4 grid.
+TINY = dict(image_size=16, patch_size=4, stride=4, num_steps=3, embed_dim=8, gate_units=8,
+            policy_units=8, value_units=8, attention_dropout=0.0, seed=3)
+
+
+def _data(b=4, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((b, size, size, 1)).astype("float32"),
+            rng.integers(0, 10, size=(b,)).astype("int32"))
+
+
+def _model(**kwargs):
+    args = dict(TINY)
+    args.update(kwargs)
+    return RECAP(**args)
+
+
+def _compiled(**kwargs):
+    model = _model(**kwargs)
+    model.compile()
+    return model
+
+
+# ------------------------------------------------------------------ geometry
+@pytest.mark.parametrize("size, p, s, n", [(64, 8, 4, 15), (28, 3, 3, 9), (16, 4, 4, 4)])
+def test_grid_size_and_centre_start(size, p, s, n):
+    model = RECAP(image_size=size, patch_size=p, stride=s, num_steps=2, embed_dim=8,
+                  gate_units=8, policy_units=8, value_units=8)
+    assert model.grid_size == n and model.num_actions == n * n
+    assert model.start_cell == (n // 2) * n + n // 2
+    out = model.rollout(np.zeros((2, size, size, 1), "float32"), mode="greedy")
+    centre = (p // 2 + (n // 2) * s) * 2.0 / (size - 1) - 1.0
+    np.testing.assert_allclose(np.asarray(out["locations"])[:, 0], centre, atol=1e-6)
+
+
+@pytest.mark.parametrize("policy, mode", [("learned", "sample"), ("learned", "greedy"),
+                                          ("random", "greedy")])
+def test_masked_policy_never_revisits(policy, mode):
+    # 15 steps on a 16-cell grid: the start cell plus 15 actions cover every cell once.
+    model = _model(num_steps=15, policy=policy)
+    x, _ = _data(b=6)
+    out = model.rollout(x, mode=mode)
+    actions = np.asarray(out["actions"])
+    cells = np.concatenate([np.full((6, 1), model.start_cell), actions], axis=1)
+    for row in cells:
+        assert sorted(row.tolist()) == list(range(16))
+    probs = np.asarray(out["action_probs"])
+    assert probs.shape == (6, 15, 16)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+    for t in range(15):  # the probability of already-visited cells is zero
+        visited = cells[:, : t + 1]
+        assert np.all(np.take_along_axis(probs[:, t], visited, axis=1) < 1e-6)
+
+
+def test_random_policy_is_stochastic_and_uniform_over_unvisited():
+    model = _model(policy="random", num_steps=4)
+    x, _ = _data(b=8)
+    a = np.asarray(model.rollout(x, mode="greedy")["actions"])
+    b = np.asarray(model.rollout(x, mode="greedy")["actions"])
+    assert not np.array_equal(a, b)
+    probs = np.asarray(model.rollout(x)["action_probs"])
+    np.testing.assert_allclose(probs[:, 0][probs[:, 0] > 0], 1.0 / 15, atol=1e-6)
+
+
+def test_pretrain_stage_reads_all_patches():
+    model = _model(stage="pretrain")
+    x, _ = _data(b=2)
+    out = model.rollout(x)
+    assert out["predictions"].shape == (2, 10)
+    assert out["locations"].shape == (2, 16, 2)
+    np.testing.assert_array_equal(np.asarray(out["actions"])[0], np.arange(16))
+    np.testing.assert_allclose(np.asarray(out["locations"])[0],
+                               np.asarray(model.glimpse.cell_locations()))
+
+
+# ------------------------------------------------------------------ rewards
+def test_step_rewards_reward_a_falling_cross_entropy():
+    ce = tf.constant([[2.0, 1.5, 1.45, 1.6], [1.0, 1.0, 1.2, 0.95]])
+    expected = np.array([[0.0, 0.1, 0.05, -0.1], [0.0, 0.0, -0.1, 0.1]])
+    np.testing.assert_allclose(np.asarray(step_rewards(ce)), expected, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(step_rewards(ce, original_sign=True)),
+                               -expected, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(step_rewards(ce, clip=0.02))[0],
+                               [0.0, 0.02, 0.02, -0.02], atol=1e-6)
+
+
+def test_terminal_reward_added_to_last_step():
+    r = tf.constant([[0.0, 0.1, 0.05], [0.0, -0.1, 0.02]])
+    got = np.asarray(add_terminal_reward(r, tf.constant([True, False])))
+    np.testing.assert_allclose(got, [[0.0, 0.1, 2.05], [0.0, -0.1, -1.98]], atol=1e-6)
+
+
+def test_agent_losses_use_the_reward_definition():
+    """Rewards inside the training loss: CE falls from step to step -> positive."""
+    model = _model()
+    x, y = _data()
+    for sign in (False, True):
+        model.original_reward_sign = sign
+        out = model.agent_losses(tf.constant(x), tf.constant(y), training=False)
+        rewards = np.asarray(out["rewards"])
+        logits = np.asarray(out["predictions"])
+        correct = logits.argmax(-1) == y
+        terminal = np.where(correct, 2.0, -2.0)
+        np.testing.assert_allclose(rewards[:, 0], 0.0)
+        assert np.all(np.abs(rewards[:, 1:-1]) <= 0.1 + 1e-6)
+        assert np.all(np.abs(rewards[:, -1] - terminal) <= 0.1 + 1e-6)
+        returns = np.asarray(out["returns"])
+        np.testing.assert_allclose(returns[:, -1], rewards[:, -1], atol=1e-6)
+        np.testing.assert_allclose(returns[:, 0], rewards[:, 0] + 0.98 * rewards[:, 1]
+                                   + 0.98 ** 2 * rewards[:, 2], atol=1e-5)
+        adv = np.asarray(out["advantages"])
+        np.testing.assert_allclose([adv.mean(), adv.std(ddof=1)], [0.0, 1.0], atol=1e-4)
+
+
+# ------------------------------------------------------------ entropy schedule
+def test_entropy_weight_schedule_values():
+    got = [float(entropy_weight(e, 100)) for e in (0, 25, 50, 66, 67, 99)]
+    np.testing.assert_allclose(got, [0.03, 0.0225, 0.015, 0.0102, 0.01, 0.01], atol=1e-6)
+
+
+def test_fit_decays_the_entropy_weight_over_its_epochs():
+    model = _compiled()
+    x, y = _data()
+    hist = model.fit(x, y, batch_size=4, epochs=3, verbose=0).history
+    np.testing.assert_allclose(hist["entropy_weight"], [0.03, 0.02, 0.01], atol=1e-6)
+    assert float(model.epoch.numpy()) == 2.0
+
+
+# ------------------------------------------------------------ training steps
+def test_replica_equivalence_agent_stage():
+    x, y = _data(b=4)
+    helpers.assert_replica_equivalence(lambda: _compiled(encoder_norm="layer"), x, y)
+
+
+def test_replica_equivalence_pretrain_stage():
+    x, y = _data(b=4)
+    helpers.assert_replica_equivalence(lambda: _compiled(stage="pretrain"), x, y)
+
+
+def test_clipping_across_replicas_equals_clipping_the_summed_gradient():
+    strategy = helpers.two_cpu_strategy()
+    grads = [tf.constant([3.0, 4.0]), tf.constant([12.0])]  # per replica; sum has norm 26
+
+    def replica_fn():
+        ctx = tf.distribute.get_replica_context()
+        scale = tf.cast(ctx.replica_id_in_sync_group + 1, tf.float32)  # 1x and 2x
+        clipped, norm = recap_module._clip_global_norm_across_replicas(
+            [g * scale for g in grads], 1.0)
+        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, clipped), norm
+
+    summed, norm = strategy.run(tf.function(replica_fn))
+    summed = [strategy.experimental_local_results(s)[0] for s in summed]
+    np.testing.assert_allclose(strategy.experimental_local_results(norm)[0], 3 * 13.0)
+    np.testing.assert_allclose(np.concatenate([np.asarray(s) for s in summed]),
+                               np.array([9.0, 12.0, 36.0]) / 39.0, atol=1e-6)
+
+
+def _group_weights(model):
+    return {
+        "classification": [v.numpy().copy() for v in model.classification_variables()],
+        "gate": [v.numpy().copy() for v in model.gate.trainable_variables],
+        "policy": [v.numpy().copy() for v in model.policy_variables()],
+        "memory": [v.numpy().copy() for v in model.memory_variables()],
+        "value": [v.numpy().copy() for v in model.value_variables()],
+    }
+
+
+def _changed(before, after):
+    return {k: any(not np.allclose(a, b) for a, b in zip(before[k], after[k])) for k in before}
+
+
+def test_gradient_routing():
+    """CE moves only encoder/summarizer/classifier; RL only policy + memory;
+    the gate is frozen in the agent stage."""
+    x, y = _data()
+    # Only the classification optimizer can move weights.
+    model = _model()
+    model.compile(policy_optimizer=keras.optimizers.Adam(0.0),
+                  value_optimizer=keras.optimizers.Adam(0.0))
+    before = _group_weights(model)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    changed = _changed(before, _group_weights(model))
+    assert changed == {"classification": True, "gate": False, "policy": False,
+                       "memory": False, "value": False}, changed
+    # Only the RL and value optimizers can move weights.
+    model = _model()
+    model.compile(optimizer=keras.optimizers.Adam(0.0))
+    before = _group_weights(model)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    changed = _changed(before, _group_weights(model))
+    assert changed == {"classification": False, "gate": False, "policy": True,
+                       "memory": True, "value": True}, changed
+
+
+def test_loss_gradients_reach_only_their_groups():
+    model = _model()
+    x, y = _data()
+    with tf.GradientTape(persistent=True) as tape:
+        losses = model.agent_losses(tf.constant(x), tf.constant(y), training=True)
+    rl_side = model.policy_variables() + model.memory_variables() + model.value_variables()
+    assert all(g is None for g in tape.gradient(losses["ce_loss"], rl_side))
+    value_grads = tape.gradient(losses["value_loss"], model.classification_variables()
+                                + model.policy_variables() + model.memory_variables())
+    assert all(g is None for g in value_grads)
+    policy_grads = tape.gradient(losses["policy_loss"], model.policy_variables())
+    assert all(g is not None for g in policy_grads)
+
+
+# ------------------------------------------------------------ persistence
+def test_config_keras_and_export_roundtrips():
+    model = _model()
+    x, _ = _data(b=2)
+    clone = helpers.assert_config_roundtrip(model)
+    assert clone.get_config()["stage"] == "agent"
+    helpers.assert_keras_roundtrip(model, x)
+    helpers.assert_export_roundtrip(model, x, num_samples=2)
+
+
+def test_pretrained_weights_load_into_the_agent(tmp_path):
+    pre = _model(stage="pretrain")
+    pre.build_from_image_shape()
+    path = os.path.join(tmp_path, "stage1.keras")
+    pre.save(path)
+    agent = _model(pretrained=path)
+    for name in ("encoder", "summarizer", "gate", "classifier"):
+        helpers.assert_allclose_tree(getattr(agent, name).get_weights(),
+                                     getattr(pre, name).get_weights())
+    assert agent.get_config()["pretrained"] == path
+    # .keras round trip of the agent does not need the pretrained file any more.
+    os.remove(path)
+    helpers.assert_keras_roundtrip(agent, _data(b=2)[0])
+    # .weights.h5 from the pretrain stage works too.
+    h5 = os.path.join(tmp_path, "stage1.weights.h5")
+    pre.save_weights(h5)
+    agent2 = _model()
+    agent2.build_from_image_shape()
+    agent2.load_pretrained(h5)
+    helpers.assert_allclose_tree(agent2.encoder.get_weights(), pre.encoder.get_weights())
+
+
+def test_pretrained_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        _model(pretrained=os.path.join(tmp_path, "missing.keras"))
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = os.path.join(tmp_path, "other.keras")
+    other.save(path)
+    with pytest.raises(ValueError, match="not a RECAP"):
+        _model(pretrained=path)
+    wide = _model(stage="pretrain", embed_dim=16)
+    wide.build_from_image_shape()
+    path = os.path.join(tmp_path, "wide.keras")
+    wide.save(path)
+    with pytest.raises(ValueError, match="embed_dim=16"):
+        _model(pretrained=path)
+
+
+# ------------------------------------------------------------ misc
+def test_visualize_writes_gifs_and_heatmaps(tmp_path):
+    from PIL import Image
+
+    model = _model()
+    x, y = _data(b=2)
+    files = model.visualize(x, y, tmp_path)
+    assert sorted(os.path.basename(f) for f in files) == [
+        "glimpse_0.gif", "glimpse_1.gif", "heatmap_0.png", "heatmap_1.png"]
+    gif = Image.open(os.path.join(tmp_path, "glimpse_0.gif"))
+    assert gif.n_frames == 3
+
+
+@pytest.mark.parametrize("kwargs", [{"stage": "train"}, {"policy": "greedy"},
+                                    {"patch_size": 32}, {"num_steps": 17}, {"gamma": 1.5},
+                                    {"embed_dim": 0}, {"label_smoothing": 1.0}])
+def test_invalid_arguments(kwargs):
+    with pytest.raises(ValueError, match="received"):
+        _model(**kwargs)
+
+
+def test_invalid_mode():
+    with pytest.raises(ValueError, match="mode"):
+        _model().rollout(_data()[0], mode="mean")
+
+
+def test_registry_presets():
+    import keras_glimpse.registry as registry
+
+    names = registry.list_models()
+    assert "recap_cluttered64" in names and "recap_mnist28" in names
+    for name, n, steps in (("recap_cluttered64", 15, 6), ("recap_mnist28", 9, 8)):
+        preset = registry.get_preset(name)
+        assert "paper_value" not in preset and "no accuracy" in preset["paper"]
+        assert set(preset["training"]["stages"]) == {"pretrain", "agent"}
+        _, builder, config = registry.model_config(name)
+        model = builder(**config)
+        assert model.grid_size == n and model.num_steps == steps
+    model = registry.build("recap_mnist28", stage="pretrain")
+    assert isinstance(model.optimizer.learning_rate, tf.Variable) or model.optimizer

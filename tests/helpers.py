@@ -115,6 +115,11 @@ def deterministic_sampling():
 def two_cpu_strategy():
     cpus = tf.config.list_logical_devices("CPU")
     assert len(cpus) >= 2, "conftest.py must configure 2 logical CPUs"
+    # Every MirroredStrategy numbers its collectives from the same keys, and TF
+    # caches them per process: a later all-reduce of another shape would abort
+    # with "Shape mismatch in the collective instance". TF's own tests bump the
+    # base the same way.
+    tf.distribute.MirroredStrategy._collective_key_base += 10_000
     return tf.distribute.MirroredStrategy([cpus[0].name, cpus[1].name])
 
 

@@ -1,7 +1,6 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import helpers
 from keras_glimpse.layers.glimpse_network import GlimpseNetwork

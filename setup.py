@@ -49,7 +49,9 @@ setup(
         "absl-py",
     ],
     extras_require={
-        "viz": ["matplotlib", "Pillow"],
+        # TensorBoard is no longer a TensorFlow dependency (TF 2.21); the apps
+        # write TensorBoard logs when it is installed.
+        "viz": ["matplotlib", "Pillow", "tensorboard==2.21.*"],
         "data": ["mlxtend"],
         "test": ["pytest", "pytest-xdist"],
     },

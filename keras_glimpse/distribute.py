@@ -40,8 +40,50 @@ def get_strategy(name="default", devices=None):
             json.loads(raw)
         except json.JSONDecodeError as e:
             raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from e
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _reduce_nested(tf.distribute.MultiWorkerMirroredStrategy())
     raise ValueError(f"Unknown strategy {name!r}; expected one of {STRATEGIES}.")
+
+
+def _reduce_nested(strategy):
+    """Makes `MultiWorkerMirroredStrategy` work with Keras 3.15's `fit`.
+
+    1. `strategy.reduce` takes nested structures, as MirroredStrategy's does.
+
+    Keras 3.15's `fit` reduces the first (x, y) batch with
+    `strategy.reduce("MEAN", batch)` to build the model symbolically;
+    `MultiWorkerMirroredStrategy` (TF 2.21) only reduces single values and
+    fails with "Attempt to convert a value (PerReplica...)". Mapping the
+    reduction over the structure fixes it without changing single values.
+    """
+    extended = strategy.extended
+    reduce_to = extended._reduce_to
+
+    def _reduce_to(reduce_op, value, destinations, options):
+        if isinstance(value, (tuple, list, dict)):
+            return tf.nest.map_structure(
+                lambda v: reduce_to(reduce_op, v, destinations, options), value)
+        return reduce_to(reduce_op, value, destinations, options)
+
+    extended._reduce_to = _reduce_to
+
+    # Keras 3.15 reduces per-replica metric values of a multi-worker strategy
+    # with `strategy.reduce("MEAN", v, axis=0)`, which fails for the scalar
+    # metrics every train_step returns ("Invalid reduction dimension 0 for
+    # input with 0 dimensions"). For scalars, reduce across replicas instead.
+    reduce = strategy.reduce
+
+    def _is_scalar(v):
+        local = strategy.experimental_local_results(v)
+        return bool(local) and all(getattr(t, "shape", None) is not None
+                                   and t.shape.rank == 0 for t in local)
+
+    def reduce_with_scalars(reduce_op, value, axis=None):
+        if axis is not None and all(_is_scalar(v) for v in tf.nest.flatten(value)):
+            axis = None
+        return reduce(reduce_op, value, axis=axis)
+
+    strategy.reduce = reduce_with_scalars
+    return strategy
 
 
 def global_batch_average(per_example, global_batch_size=None):

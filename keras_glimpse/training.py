@@ -102,10 +102,10 @@ def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="d
     training = dict(preset.get("training", {}))
     stages = training.pop("stages", {}) or {}
     data = dict(preset.get("data", {}))
-    model_args = {}
+    model_args, training_overrides = {}, {}
     for key, value in overrides.items():
         if key.startswith("training."):
-            training[key[len("training."):]] = value
+            training_overrides[key[len("training."):]] = value
         elif key.startswith("data."):
             data[key[len("data."):]] = value
         else:
@@ -124,6 +124,7 @@ def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="d
                 f"Model '{model}' has no stages (neither training.stages nor a `stage` "
                 f"argument); received --stage={stage!r}."
             )
+    training.update(training_overrides)  # explicit overrides beat the stage
     # Validate model overrides now (raises TypeError naming the valid keys).
     registry.model_config(model, **model_args)
     if epochs is not None:
@@ -232,21 +233,32 @@ def checkpoint_path(model_dir, which="best"):
 
 def make_callbacks(model_dir, chief=True, verbose=2):
     """TerminateOnNaN (raising, so no checkpoint of a diverged model is
-    written), BackupAndRestore, ModelCheckpoint (last and best), CSV history
-    and TensorBoard."""
+    written), CSV history, BackupAndRestore, ModelCheckpoint (last and best)
+    and TensorBoard (when the `tensorboard` package is installed)."""
     model_dir = pathlib.Path(model_dir)
     ckpt = model_dir / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
-    return [
+    callbacks = [
         keras.callbacks.TerminateOnNaN(raise_error=True),
         keras.callbacks.CSVLogger(str(model_dir / "history.csv"), append=True),
         keras.callbacks.BackupAndRestore(str(model_dir / "backup"), double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras"), verbose=0),
         keras.callbacks.ModelCheckpoint(str(ckpt / "best.keras"), monitor="loss",
                                         mode="min", save_best_only=True, verbose=0),
-        keras.callbacks.TensorBoard(str(model_dir / "logs"), write_graph=False,
-                                    profile_batch=0),
     ]
+    if has_tensorboard():
+        callbacks.append(keras.callbacks.TensorBoard(str(model_dir / "logs"), write_graph=False,
+                                                     profile_batch=0))
+    else:
+        logger.warning("TensorBoard is not installed (TF 2.21 no longer depends on it): no "
+                       "logs/ written. pip install 'keras_glimpse[viz]' to get it.")
+    return callbacks
+
+
+def has_tensorboard():
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 def run_training(config, export=True):

@@ -76,7 +76,7 @@ class SegmentationDecoder(keras.layers.Layer):
             raise ValueError(f"`num_classes` must be an int >= 2; received {num_classes!r}.")
         stages = int(round(math.log2(patch_size))) if patch_size > 0 else -1
         if patch_size <= 1 or 2 ** stages != patch_size:
-            raise ValueError(f"`patch_size` must be a power of two > 1; received {patch_size!r}.")
+            raise ValueError(f"`patch_size` must be a power of two > 1; received patch_size={patch_size!r}.")
         if head_channels is None:
             head_channels = [decoder_dim] * min(2, stages) + [max(decoder_dim // 2, 8)] * max(
                 stages - 2, 0)

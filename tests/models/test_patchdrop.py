@@ -252,7 +252,7 @@ def test_invalid_arguments():
     with pytest.raises(ValueError, match="finetune_penalty=1"):
         PatchDrop(finetune_penalty=1, **TINY)
     with pytest.raises(ValueError, match="Unknown backbone 'vgg16'"):
-        PatchDrop(hr_backbone="vgg16", **TINY)
+        PatchDrop(**{**TINY, "hr_backbone": "vgg16"})
 
 
 def test_visualize_writes_figures_and_heatmap(tmp_path):

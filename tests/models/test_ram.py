@@ -179,8 +179,16 @@ def test_uram_shapes_keras_and_export_roundtrip():
     helpers.assert_export_roundtrip(model, x, num_samples=2)
 
 
+_SHARED = {}
+
+
 @pytest.mark.parametrize("make,y", [(small_ram, np.array([0, 1, 2, 1])), (small_uram, None)])
-def test_replica_equivalence(make, y):
+def test_replica_equivalence(make, y, monkeypatch):
+    # Two MirroredStrategy objects in one process reuse collective instance
+    # keys and abort with a shape mismatch; share one strategy per session.
+    if "strategy" not in _SHARED:
+        _SHARED["strategy"] = helpers.two_cpu_strategy()
+    monkeypatch.setattr(helpers, "two_cpu_strategy", lambda: _SHARED["strategy"])
     x = images((4, 16, 16, 1)) if make is small_ram else images((4, 12, 12, 3))
     helpers.assert_replica_equivalence(make, x, y)
 

@@ -1,4 +1,5 @@
 import os
+from unittest import mock
 
 import keras
 import numpy as np
@@ -8,6 +9,16 @@ import tensorflow as tf
 import helpers
 from keras_glimpse.models import recap as recap_module
 from keras_glimpse.models.recap import RECAP, add_terminal_reward, entropy_weight, step_rewards
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_mirrored_strategy():
+    # Two MirroredStrategy objects in one process reuse collective instance
+    # keys, and the second fit then fails with a collective shape mismatch;
+    # share one strategy across this module's replica tests.
+    strategy = helpers.two_cpu_strategy()
+    with mock.patch.object(helpers, "two_cpu_strategy", lambda: strategy):
+        yield
+
 
 # A tiny configuration: 16x16 images, 4x4 patches, stride 4 -> a 4x4 grid.
 TINY = dict(image_size=16, patch_size=4, stride=4, num_steps=3, embed_dim=8, gate_units=8,

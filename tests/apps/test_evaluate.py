@@ -1,0 +1,37 @@
+import pytest
+
+from apps import evaluate
+from apps import flags as app_flags
+from keras_glimpse import training
+
+
+def _run(main, argv):
+    app_flags.FLAGS(["app", *argv])
+    try:
+        return main([])
+    finally:
+        app_flags.FLAGS.unparse_flags()
+
+
+def test_evaluate_prints_metrics_monte_carlo_and_paper_number(toy, trained_dir, capsys):
+    model_dir, _ = trained_dir
+    assert _run(evaluate.main, [f"--model_dir={model_dir}", "--eval_steps=2"]) == 0
+    out = capsys.readouterr().out
+    for key in ("loss", "accuracy", "mc1_error", "mc10_error", "paper_test_error"):
+        assert key in out, (key, out)
+    assert "50.0000" in out  # the preset's paper number beside ours
+
+
+def test_evaluate_model_returns_errors_in_percent(toy, trained_dir):
+    model_dir, _ = trained_dir
+    model, config = training.restore_model(model_dir, compile=True)
+    result = training.evaluate_model(model, config, eval_steps=1, monte_carlo=(1, 3))
+    assert 0.0 <= result["mc1_error"] <= 100.0 and 0.0 <= result["mc3_error"] <= 100.0
+    assert result["paper_test_error"] == 50.0
+
+
+def test_restore_errors(toy, tmp_path):
+    with pytest.raises(ValueError, match="--model"):
+        training.restore_model(tmp_path)
+    with pytest.raises(FileNotFoundError, match="No checkpoint"):
+        training.checkpoint_path(tmp_path, "last")

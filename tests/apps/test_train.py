@@ -1,0 +1,144 @@
+import csv
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apps import flags as app_flags
+from apps import train
+from keras_glimpse import training
+from keras_glimpse.export import load_exported
+
+from conftest import launcher_argv
+
+
+def _rows(model_dir):
+    with open(pathlib.Path(model_dir) / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_training_writes_config_checkpoints_history_export(toy, trained_dir):
+    model_dir, result = trained_dir
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["model"] == "toy_mnist" and config["training"]["steps_per_epoch"] == 3
+    assert config["data"] == {"name": "mnist", "source": "embedded", "limit": 128}
+    assert config["paper"]["paper_value"] == 50.0
+    for name in ("checkpoints/last.keras", "checkpoints/best.keras", "metrics.json",
+                 "export/saved_model.pb"):
+        assert (model_dir / name).exists(), name
+    assert not (model_dir / "backup").exists()  # removed after a finished run
+    assert [r["epoch"] for r in _rows(model_dir)] == ["0"]
+    assert set(result["metrics"]) >= {"loss", "accuracy"}
+    if training.has_tensorboard():
+        assert any(model_dir.joinpath("logs").rglob("events.out.tfevents*"))
+    served = load_exported(model_dir / "export").signatures["serve"](
+        images=tf.zeros((2, 28, 28, 1)))
+    assert served["predictions"].shape == (2, 10) and served["locations"].shape == (2, 2, 2)
+
+
+def test_resolve_config_stage_overrides_and_errors(toy):
+    cfg = training.resolve_config("toy_mnist", stage="finetune", batch_size=4, overrides={
+        "units": 4, "training.learning_rate": 0.5, "data.limit": 8})
+    assert cfg["training"]["epochs"] == 2  # from training.stages.finetune
+    assert cfg["training"]["learning_rate"] == 0.5  # override beats the stage
+    assert cfg["training"]["batch_size"] == 4 and "stages" not in cfg["training"]
+    assert cfg["model_args"] == {"units": 4, "stage": "finetune"}  # the toy accepts `stage`
+    assert cfg["data"]["limit"] == 8
+    with pytest.raises(ValueError, match="'pretrain'.*finetune"):
+        training.resolve_config("toy_mnist", stage="pretrain")
+    with pytest.raises(TypeError, match="num_glimpses"):
+        training.resolve_config("toy_mnist", overrides={"num_glimpse": 3})
+    with pytest.raises(LookupError, match="toy_mnist"):
+        training.resolve_config("toy_mnst")
+    with pytest.raises(ValueError, match="strategy"):
+        training.resolve_config("toy_mnist", strategy="tpu")
+    assert training.parse_overrides(["a=1", "b=1e-3", "c=[1, 2]", "d=true", "e=relu"]) == {
+        "a": 1, "b": 0.001, "c": [1, 2], "d": True, "e": "relu"}
+    with pytest.raises(ValueError, match="key=value"):
+        training.parse_overrides(["novalue"])
+
+
+def test_missing_data_dir_is_a_clear_error(toy, tmp_path):
+    cfg = training.resolve_config("toy_mnist", model_dir=tmp_path / "m",
+                                  data_dir=tmp_path / "does_not_exist")
+    with pytest.raises(FileNotFoundError, match="does_not_exist.*does not exist"):
+        training.run_training(cfg)
+    assert not (tmp_path / "m" / "checkpoints").exists()  # failed before training
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(toy, tmp_path):
+    model_dir = tmp_path / "nan"
+    cfg = training.resolve_config("toy_mnist", model_dir=model_dir, epochs=5,
+                                  steps_per_epoch=2, overrides={"nan_at_step": 3}, verbose=0)
+    with pytest.raises(training.TrainingDivergedError, match="diverged"):
+        training.run_training(cfg)
+    assert [r["epoch"] for r in _rows(model_dir)] == ["0"]  # epoch 1 diverged
+    model, _ = training.restore_model(model_dir, checkpoint="last")
+    weights = model.get_weights()
+    assert all(np.all(np.isfinite(w)) for w in weights)
+    best, _ = training.restore_model(model_dir, checkpoint="best")
+    for a, b in zip(weights, best.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    meta = json.loads((model_dir / "backup" / "training_metadata.json").read_text())
+    assert meta["epoch"] == 1  # a rerun resumes after the last good epoch
+    assert not (model_dir / "export").exists()
+
+
+def test_train_app_flags_in_process(toy, tmp_path, capsys):
+    argv = ["train", "--model=toy_mnist", f"--model_dir={tmp_path / 'm'}", "--epochs=1",
+            "--steps_per_epoch=2", "--eval_steps=1", "--batch_size=8", "--verbose=0",
+            "--stage=finetune", "--override=units=4", "--override=training.learning_rate=0.05"]
+    app_flags.FLAGS(argv)
+    try:
+        assert train.main([]) == 0
+    finally:
+        app_flags.FLAGS.unparse_flags()
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "exported to" in out
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["model_args"] == {"units": 4, "stage": "finetune"}
+    assert cfg["training"]["learning_rate"] == 0.05 and cfg["training"]["batch_size"] == 8
+    assert cfg["stage"] == "finetune"
+
+
+def test_sigkill_then_restart_resumes_from_backup(toy, tmp_path):
+    model_dir = tmp_path / "run"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_GLIMPSE_OFFLINE="1")
+    flags = [f"--model=toy_mnist", f"--model_dir={model_dir}", "--steps_per_epoch=2",
+             "--eval_steps=1", "--verbose=0"]
+    meta = model_dir / "backup" / "training_metadata.json"
+    proc = subprocess.Popen(launcher_argv("train", *flags, "--epochs=1000"), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                if json.loads(meta.read_text())["epoch"] >= 2:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    backed_up = json.loads(meta.read_text())["epoch"]
+    done_before = [int(r["epoch"]) for r in _rows(model_dir)]
+    assert backed_up >= 2 and done_before
+    restart = subprocess.run(launcher_argv("train", *flags, f"--epochs={backed_up + 2}"),
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert restart.returncode == 0, restart.stderr[-3000:]
+    after = [int(r["epoch"]) for r in _rows(model_dir)][len(done_before):]
+    # Resumed from the backed-up epoch: at most the epoch in progress is redone.
+    assert after[0] == backed_up
+    assert after[0] in (done_before[-1], done_before[-1] + 1)
+    assert after == list(range(backed_up, backed_up + 2))
+    assert (model_dir / "export" / "saved_model.pb").exists()

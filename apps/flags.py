@@ -34,3 +34,18 @@ def overrides():
     from keras_glimpse.training import parse_overrides
 
     return parse_overrides(FLAGS.override)
+
+
+# PatchDrop stage checkpoints (forwarded as model overrides by overrides()).
+flags.DEFINE_string("hr_classifier", None, "PatchDrop: checkpoint (.keras/.weights.h5) of the HR classifier stage.")
+flags.DEFINE_string("lr_classifier", None, "PatchDrop: checkpoint of the LR classifier stage.")
+flags.DEFINE_string("policy", None, "PatchDrop: checkpoint holding the policy (pretrain/finetune stage).")
+_overrides_without_stage_paths = overrides
+
+
+def overrides():  # noqa: F811 - extends the definition above
+    result = _overrides_without_stage_paths()
+    for key in ("hr_classifier", "lr_classifier", "policy"):
+        if getattr(FLAGS, key, None):
+            result.setdefault(key, getattr(FLAGS, key))
+    return result

@@ -102,3 +102,19 @@ def test_packaged_presets_are_valid():
         assert preset["builder"] in registry.BUILDERS, name
     src = pathlib.Path(registry.__file__).resolve().parent.parent / "registry"
     assert src in registry.registry_dirs() or not src.is_dir()
+
+
+def test_readme_table_generator_lists_every_model(toy):
+    import importlib.util
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "tools" / "update_readme.py"
+    spec = importlib.util.spec_from_file_location("update_readme", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "intro\n<!-- models:begin -->\nSTALE_ROW\n<!-- models:end -->\nrest\n"
+    rendered = module.render(text)
+    assert rendered.startswith("intro\n<!-- models:begin -->\n| name |")
+    assert rendered.endswith("<!-- models:end -->\nrest\n") and "STALE_ROW" not in rendered
+    for name in registry.list_models():
+        assert f"| `{name}` |" in rendered
+    assert "| `toy_mnist` | toy |" in rendered and "test_error 50.0" in rendered

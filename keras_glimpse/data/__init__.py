@@ -15,6 +15,7 @@ DATASETS = {
     "cluttered_mnist": "keras_glimpse.data.cluttered_mnist:make_dataset",
     "recap_clutter": "keras_glimpse.data.recap_clutter:make_dataset",
     "cifar": "keras_glimpse.data.cifar:make_dataset",
+    "cifar_patchdrop": "keras_glimpse.data.cifar_patchdrop:make_dataset",
     "fmow": "keras_glimpse.data.fmow:make_dataset",
     "image_folder": "keras_glimpse.data.image_folder:make_dataset",
     "cluttered_digits_canvas": "keras_glimpse.data.digits_canvas:make_dataset",

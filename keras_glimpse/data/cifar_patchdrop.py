@@ -17,7 +17,7 @@ MEAN = np.array([125.3, 123.0, 113.9], np.float32) / 255.0
 STD = np.array([63.0, 62.1, 66.7], np.float32) / 255.0
 
 
-def augment(image, seed):
+def random_crop_flip(image, seed):
     """Random crop with 4-px zero padding + horizontal flip; `image` uint8/float (32, 32, 3)."""
     seeds = tf.random.experimental.stateless_split(seed, 2)
     padded = tf.pad(image, [[4, 4], [4, 4], [0, 0]])
@@ -25,14 +25,13 @@ def augment(image, seed):
     return tf.image.stateless_random_flip_left_right(image, seeds[1])
 
 
-def normalize(image):
+def normalize_cifar(image):
     """uint8 `(..., 3)` -> float32 `(x / 255 - mean) / std`."""
     return (tf.cast(image, tf.float32) / 255.0 - MEAN) / STD
 
 
-def make_dataset(split, batch_size, seed=0, data_dir=None, dataset="cifar10", augment_train=True,
-                 augment=None, normalize_images=True, normalize=None, shuffle=None,
-                 drop_remainder=False, num_examples=None):
+def make_dataset(split, batch_size, seed=0, data_dir=None, dataset="cifar10", augment=True,
+                 normalize="patchdrop", shuffle=None, drop_remainder=False, num_examples=None):
     """Batched `(images (B, 32, 32, 3) float32 normalised, labels (B,) int32)`.
 
     Args:
@@ -41,9 +40,9 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, dataset="cifar10", au
         seed: shuffle and augmentation seed (fresh augmentation every epoch).
         data_dir: folder with a local CIFAR copy (see `keras_glimpse.data.cifar`).
         dataset: `"cifar10"` or `"cifar100"`.
-        augment_train / augment: random crop + flip on the training split.
-        normalize_images / normalize: apply the spec's mean/std (`True` or
-            `"patchdrop"`); `False` keeps [0, 1] pixels.
+        augment: random crop + flip on the training split.
+        normalize: `"patchdrop"` (or True) applies the spec's mean/std;
+            `"none"` (or False) keeps [0, 1] pixels.
         shuffle: default: training split.
         drop_remainder: drop the last partial batch.
         num_examples: optional cap on the number of examples.
@@ -52,8 +51,9 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, dataset="cifar10", au
         raise ValueError(f"`dataset` must be 'cifar10' or 'cifar100'; received dataset={dataset!r}.")
     if split not in ("train", "test"):
         raise ValueError(f"`split` must be 'train' or 'test'; received split={split!r}.")
-    do_augment = augment_train if augment is None else bool(augment)
-    do_norm = normalize_images if normalize is None else normalize not in (False, "none", None)
+    if normalize not in (True, False, "patchdrop", "none", None):
+        raise ValueError(f"`normalize` must be 'patchdrop' or 'none'; received normalize={normalize!r}.")
+    do_norm = normalize in (True, "patchdrop")
     (x_train, y_train), (x_test, y_test) = load_cifar(10 if dataset == "cifar10" else 100,
                                                       data_dir)
     x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
@@ -64,13 +64,13 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, dataset="cifar10", au
     train = split == "train"
     if shuffle if shuffle is not None else train:
         ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    if train and do_augment:
+    if train and augment:
         rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, rand).map(
-            lambda xy, s: (globals()["augment"](xy[0], s), xy[1]),
+            lambda xy, s: (random_crop_flip(xy[0], s), xy[1]),
             num_parallel_calls=tf.data.AUTOTUNE)
     if do_norm:
-        ds = ds.map(lambda a, b: (globals()["normalize"](a), b),
+        ds = ds.map(lambda a, b: (normalize_cifar(a), b),
                     num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(lambda a, b: (tf.cast(a, tf.float32) / 255.0, b))

@@ -111,7 +111,11 @@ class GlimpseActorCritic(keras.layers.Layer):
         self.conv_norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="conv_norm1")
         self.conv2 = keras.layers.Conv2D(32, 5, name="conv2")
         self.conv_norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="conv_norm2")
-        self.projections = {p: _dense_ln_gelu(part_units, f"in_{p}") for p in self.parts}
+        # Flat lists (not a dict of lists) so that tf.saved_model tracks the layers.
+        self.projection_dense = [keras.layers.Dense(part_units, name=f"in_{p}_dense")
+                                 for p in self.parts]
+        self.projection_norm = [keras.layers.LayerNormalization(epsilon=1e-6, name=f"in_{p}_norm")
+                                for p in self.parts]
         self.pool_in = _dense_ln_gelu(h, "pool_in")
         self.logits_hidden = keras.layers.Dense(h, activation="gelu", name="logits_hidden")
         self.logits_out = keras.layers.Dense(num_heads, name="logits_out")
@@ -140,11 +144,12 @@ class GlimpseActorCritic(keras.layers.Layer):
     def pooled_state(self, state):
         """The trunk: `(B, hidden_units)` pooled state features."""
         feats = []
-        for part in self.parts:
+        for i, part in enumerate(self.parts):
             x = state[part]
             if part == "patches":
                 x = self._patch_features(x)
-            feats.append(_apply(self.projections[part], tf.cast(x, self.compute_dtype)))
+            layers = [self.projection_dense[i], self.projection_norm[i]]
+            feats.append(_apply(layers, tf.cast(x, self.compute_dtype)))
         x = _apply(self.pool_in, tf.concat(feats, axis=-1))  # (B, P, h)
         logits = self.logits_out(self.logits_hidden(x))  # (B, P, heads)
         # tf.where instead of `logits + mask * -1e8`: grappler fuses Dense's BiasAdd with a

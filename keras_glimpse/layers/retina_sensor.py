@@ -130,6 +130,9 @@ class RetinaSensor(keras.layers.Layer):
         locations = tf.cast(locations, tf.float32)
         shape = tf.shape(images)
         batch, height, width = shape[0], shape[1], shape[2]
+        # Keep the static channel count through the reshapes below (-1 would
+        # lose it when the batch size is unknown, e.g. inside model.evaluate).
+        channels = images.shape[-1] if images.shape[-1] is not None else -1
         g, bilinear = self.glimpse_size, self.centering == "bilinear"
         extra = int(bilinear)  # bilinear windows read one more line to interpolate
         offsets = np.concatenate([np.arange(n + extra) - n // 2 for n in self.sizes])
@@ -152,7 +155,7 @@ class RetinaSensor(keras.layers.Layer):
         x = tf.concat(
             [
                 tf.reduce_mean(
-                    tf.reshape(x[:, s0 : s0 + n], [batch, g, n // g, width, -1]), axis=2
+                    tf.reshape(x[:, s0 : s0 + n], [batch, g, n // g, width, channels]), axis=2
                 )
                 for s0, n in zip(starts, self.sizes)
             ],
@@ -164,7 +167,7 @@ class RetinaSensor(keras.layers.Layer):
         x = blend(tf.where(valid[:, None, :, None], x, tf.zeros_like(x)), frac, axis=2)
         out = [
             tf.reduce_mean(
-                tf.reshape(x[:, i * g : (i + 1) * g, s0 : s0 + n], [batch, g, g, n // g, -1]),
+                tf.reshape(x[:, i * g : (i + 1) * g, s0 : s0 + n], [batch, g, g, n // g, channels]),
                 axis=3,
             )
             for i, (s0, n) in enumerate(zip(starts, self.sizes))

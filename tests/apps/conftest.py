@@ -29,7 +29,7 @@ def toy(monkeypatch, tmp_path_factory):
     return install_toy(monkeypatch, tmp_path_factory.mktemp("toy"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def trained_dir(tmp_path_factory):
     """A model_dir trained for one short epoch by keras_glimpse.training."""
     from keras_glimpse import training

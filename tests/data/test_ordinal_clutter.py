@@ -1,14 +1,15 @@
 """The fixed-size cluttered MNIST of the ordinal localiser."""
 
-import os
-
 import numpy as np
 import pytest
 
 from keras_glimpse import data as data_lib
 from keras_glimpse.data import ordinal_clutter as oc
 
-os.environ.setdefault("KERAS_GLIMPSE_OFFLINE", "1")
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("KERAS_GLIMPSE_OFFLINE", "1")
 
 
 def _digits(n, seed=0):

@@ -146,6 +146,11 @@ class GlimpseModel(keras.Model):
         acc = correct / max(total, 1)
         return {"accuracy": acc, "error": 100.0 * (1.0 - acc), "count": total}
 
+    def extra_callbacks(self):
+        """Callbacks the model needs during `fit` (epoch-dependent schedules,
+        curricula). The apps add them to every training run."""
+        return []
+
     def compile_from_preset(self, training):
         """Compiles with the preset's `training` table. Subclasses with several
         optimizers override this."""

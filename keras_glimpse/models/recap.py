@@ -708,26 +708,26 @@ class RECAP(GlimpseModel):
         return {"loss": self._trackers["loss"].result(), "accuracy": self._accuracy.result()}
 
     # ------------------------------------------------------------- pictures
-    def visualize(self, images, labels, out_dir, mode="greedy", max_images=10, scale=4):
+    def visualize(self, images, labels, out_dir, mode="greedy", max_images=10):
         """Writes, per image, a GIF of the glimpse path and a policy heatmap PNG.
 
-        `glimpse_{i}.gif`: one frame per step, the image with the `P x P` boxes
-        read so far (the current one highlighted). `heatmap_{i}.png`: one panel
-        per step, the policy's action probabilities over the `N x N` grid
-        (visited cells at zero), with the cell read next outlined.
+        `glimpse_{i}.gif`: one frame per step, the image with the `P x P` cells
+        read so far (the current one thickest). `heatmap_{i}.png` (agent stage):
+        one panel per step, the policy's action probabilities over the `N x N`
+        grid (visited cells at zero, normalised per panel), the cell chosen
+        next outlined. Uses `keras_glimpse.viz` (Pillow, matplotlib).
 
         Args:
             images: `(B, I, I, C)` images in [0, 1].
-            labels: `(B,)` int labels (written into the file names' index file).
+            labels: `(B,)` int labels (shown in the heatmap titles).
             out_dir: output folder (created).
             mode: `"greedy"` or `"sample"`.
             max_images: at most this many images are drawn.
-            scale: pixel upscaling of the pictures.
 
         Returns:
             The list of written file paths.
         """
-        from PIL import Image, ImageDraw
+        from keras_glimpse import viz
 
         out_dir = pathlib.Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -735,51 +735,36 @@ class RECAP(GlimpseModel):
         labels = np.asarray(labels).reshape(-1)[:max_images]
         out = self.rollout(tf.convert_to_tensor(images), mode=mode)
         preds = np.argmax(np.asarray(out["predictions"]), axis=-1)
-        locs = np.asarray(out["locations"])
         probs = np.asarray(out["action_probs"])
         actions = np.asarray(out["actions"])
-        n, p, size = self.grid_size, self.patch_size, self.image_size
+        n, p, s = self.grid_size, self.patch_size, self.stride
+        if self.stage == "agent":  # cells read: the start cell, then a_0 .. a_{T-2}
+            read = np.concatenate([np.full((len(images), 1), self.start_cell), actions[:, :-1]],
+                                  axis=1)
+        else:
+            read = actions
+        scale = max(1, 256 // self.image_size)
+        cell_px = max(4, 128 // n)
         written = []
         for i in range(len(images)):
-            gray = np.clip(images[i].mean(axis=-1) * 255.0, 0, 255).astype(np.uint8)
-            base = Image.fromarray(gray).convert("RGB").resize((size * scale, size * scale),
-                                                              Image.NEAREST)
-            frames = []
-            centres = np.rint((locs[i] + 1.0) * 0.5 * (size - 1)).astype(int)  # (T, 2) px
-            for t in range(len(centres)):
-                frame = base.copy()
-                draw = ImageDraw.Draw(frame)
-                for k in range(t + 1):
-                    cy, cx = centres[k]
-                    y0, x0 = (cy - p // 2) * scale, (cx - p // 2) * scale
-                    colour = (255, 64, 64) if k == t else (64, 160, 255)
-                    draw.rectangle([x0, y0, x0 + p * scale - 1, y0 + p * scale - 1],
-                                   outline=colour, width=max(1, scale // 2))
-                draw.text((2, 2), f"t={t} y={labels[i]} pred={preds[i]}", fill=(255, 255, 0))
-                frames.append(frame)
-            gif = out_dir / f"glimpse_{i}.gif"
-            frames[0].save(gif, save_all=True, append_images=frames[1:], duration=600, loop=0)
-            written.append(str(gif))
-            cell_px = max(4, 96 // n)
-            panels = []
-            for t in range(probs.shape[1] if self.stage == "agent" else 0):
+            rows, cols = np.divmod(read[i], n)
+            boxes = np.stack([rows * s, cols * s, rows * s + p, cols * s + p], axis=-1)
+            frames = viz.trajectory_frames(images[i], boxes, scale)
+            written.append(viz.save_gif(frames, str(out_dir / f"glimpse_{i}.gif"),
+                                        duration_ms=600))
+            if self.stage != "agent":
+                continue
+            panels, titles = [], []
+            for t in range(probs.shape[1]):
                 grid = probs[i, t].reshape(n, n)
                 grid = grid / max(float(grid.max()), 1e-12)
-                rgb = np.stack([grid, grid ** 2, 1.0 - grid], axis=-1) * 255.0  # cold -> hot
-                panel = Image.fromarray(rgb.astype(np.uint8)).resize(
-                    (n * cell_px, n * cell_px), Image.NEAREST)
-                draw = ImageDraw.Draw(panel)
+                rgb = np.stack([grid, grid ** 2, 1.0 - grid], axis=-1)  # cold -> hot
+                panel = viz.upscale(viz.to_rgb_uint8(rgb), cell_px)
                 r, c = divmod(int(actions[i, t]), n)
-                draw.rectangle([c * cell_px, r * cell_px, (c + 1) * cell_px - 1,
-                                (r + 1) * cell_px - 1], outline=(0, 255, 0))
-                panels.append(panel)
-            if panels:
-                gap = 4
-                sheet = Image.new("RGB", (len(panels) * (n * cell_px + gap), n * cell_px),
-                                  (255, 255, 255))
-                for t, panel in enumerate(panels):
-                    sheet.paste(panel, (t * (n * cell_px + gap), 0))
-                png = out_dir / f"heatmap_{i}.png"
-                sheet.save(png)
-                written.append(str(png))
+                box = [[r * cell_px, c * cell_px, (r + 1) * cell_px, (c + 1) * cell_px]]
+                panels.append(viz.draw_boxes(panel, box, colors=[[0, 255, 0]], thickness=2))
+                titles.append(f"t={t} max p={probs[i, t].max():.2f}")
+            titles[0] = f"y={labels[i]} pred={preds[i]} | " + titles[0]
+            written.append(viz.save_grid(panels, str(out_dir / f"heatmap_{i}.png"),
+                                         titles=titles, ncols=len(panels)))
         return written

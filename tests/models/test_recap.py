@@ -316,3 +316,9 @@ def test_registry_presets():
         assert model.grid_size == n and model.num_steps == steps
     model = registry.build("recap_mnist28", stage="pretrain")
     assert isinstance(model.optimizer.learning_rate, tf.Variable) or model.optimizer
+
+
+def test_greedy_rollout_compiles_with_xla():
+    model = _model()
+    x, _ = _data(b=2)
+    helpers.assert_jit_compiles(lambda a: model.rollout(a, mode="greedy"), tf.constant(x))

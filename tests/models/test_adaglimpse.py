@@ -1,0 +1,148 @@
+import os
+import tempfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import assert_config_roundtrip, assert_export_roundtrip, assert_keras_roundtrip
+from keras_glimpse.models.adaglimpse import AdaGlimpse, rewards_from_scores
+
+TINY = dict(image_shape=(16, 16, 1), num_glimpses=2, grid_size=1, patch_size=8,
+            backbone_size="tiny", decoder_dim=16, decoder_depth=1, decoder_heads=2,
+            hidden_units=16, rl_batch_size=4, replay_capacity=32, init_random_steps=0,
+            freeze_backbone_epochs=1, seed=0)
+
+
+def _model(**kw):
+    cfg = dict(TINY)
+    cfg.update(kw)
+    m = AdaGlimpse(**cfg)
+    m.build_from_image_shape()
+    return m
+
+
+def _images(b=4):
+    return tf.random.stateless_uniform((b, 16, 16, 1), [1, 2])
+
+
+def _copy(vars_):
+    return [np.array(v) for v in vars_]
+
+
+def _changed(before, vars_):
+    return any(not np.allclose(a, np.array(b)) for a, b in zip(before, vars_))
+
+
+def test_rollout_fixed_size_arrays_and_greedy_is_deterministic():
+    m = _model()
+    x = _images()
+    out = m.rollout(x, mode="greedy")
+    assert out["predictions"].shape == (4, 16, 16, 1)
+    assert out["boxes"].shape == (4, 2, 4)
+    assert out["patch_boxes"].shape == (4, 2, 4) and out["mask"].shape == (4, 2)
+    np.testing.assert_allclose(out["mask"], 0.0)
+    side = out["boxes"][..., 2] - out["boxes"][..., 0]
+    assert float(tf.reduce_min(side)) >= 8 and float(tf.reduce_max(side)) <= 16
+    again = m.rollout(x, mode="greedy")
+    np.testing.assert_allclose(out["boxes"], again["boxes"])
+    np.testing.assert_allclose(m(x), out["predictions"], atol=1e-5)
+    sampled = m.rollout(x, mode="sample")
+    assert sampled["boxes"].shape == (4, 2, 4)
+    grid = m.rollout(x, policy="grid")["boxes"].numpy()
+    assert len({tuple(b) for b in grid[0]}) == 2
+
+
+def test_rewards_telescope_on_a_real_episode():
+    m = _model()
+    scores = m.rollout(_images())["scores"]  # (B, T+1)
+    rewards = rewards_from_scores(scores)
+    np.testing.assert_allclose(tf.reduce_sum(rewards, 1), scores[:, -1] - scores[:, 0], atol=1e-4)
+    np.testing.assert_allclose(rewards_from_scores(tf.constant([[1.0, 3.0, 2.0]])), [[2.0, -1.0]])
+    np.testing.assert_allclose(rewards_from_scores(tf.constant([[1.0, 3.0]]), "simple"), [[3.0]])
+
+
+def test_rl_step_updates_agent_only_and_fills_buffer():
+    m = _model()
+    m.compile(run_eagerly=True)
+    x = _images()
+    backbone, actor = _copy(m.backbone_variables), _copy(m.actor.trainable_variables)
+    critic, target = _copy(m.critic_variables), _copy(m.target_critic1.weights)
+    m._phase = "rl"
+    logs = m.train_step((x, x))
+    assert {"critic_loss", "actor_loss", "alpha", "reward", "rmse"} <= set(logs)
+    assert int(m.replay_buffer.size) == 4 * 2
+    assert int(m.rl_steps) == 2
+    assert not _changed(backbone, m.backbone_variables)
+    assert _changed(actor, m.actor.trainable_variables)
+    assert _changed(critic, m.critic_variables)
+    assert _changed(target, m.target_critic1.weights)
+
+
+def test_backbone_and_pretrain_steps_update_backbone_only():
+    for stage, phase in (("rl", "backbone"), ("pretrain", "pretrain")):
+        m = _model(stage=stage)
+        m.compile(run_eagerly=True)
+        backbone, actor = _copy(m.backbone_variables), _copy(m.actor.trainable_variables)
+        m._phase = phase
+        logs = m.train_step((_images(), None))
+        assert np.isfinite(float(logs["loss"]))
+        assert _changed(backbone, m.backbone_variables)
+        assert not _changed(actor, m.actor.trainable_variables)
+
+
+def test_phase_schedule():
+    m = _model(freeze_backbone_epochs=2)
+    phases = []
+    for e in range(6):
+        m.current_epoch = e
+        phases.append(m.current_phase())
+    assert phases == ["rl", "rl", "rl", "backbone", "rl", "backbone"]
+    assert _model(stage="pretrain").current_phase() == "pretrain"
+
+
+def test_classification_early_stopping_and_metrics():
+    m = _model(task="classification", num_classes=3, early_stop_threshold=0.01)
+    m.compile(run_eagerly=True)
+    y = tf.constant([0, 1, 2, 0])
+    out = m.rollout(_images())
+    np.testing.assert_allclose(out["num_glimpses"], 0.0)  # confident at once -> no glimpse
+    np.testing.assert_allclose(out["mask"], 1.0)
+    logs = m.test_step((_images(), y))
+    assert float(logs["avg_glimpses"]) == 0.0 and 0.0 <= float(logs["accuracy"]) <= 1.0
+    m2 = _model(task="classification", num_classes=3)
+    np.testing.assert_allclose(m2.rollout(_images())["num_glimpses"], 2.0)
+
+
+def test_segmentation_rollout_and_test_step():
+    m = _model(task="segmentation", num_classes=3)
+    m.compile(run_eagerly=True)
+    labels = tf.concat([tf.zeros((4, 16, 8), tf.int32), tf.fill((4, 16, 8), 255)], axis=2)
+    assert m.rollout(_images())["predictions"].shape == (4, 16, 16, 3)
+    logs = m.test_step((_images(), labels))
+    assert "miou" in logs and 0.0 <= float(logs["pixel_accuracy"]) <= 1.0
+
+
+def test_validation_and_config():
+    with pytest.raises(ValueError, match="task='detect'"):
+        AdaGlimpse((16, 16, 1), task="detect")
+    with pytest.raises(ValueError, match="num_classes=None"):
+        AdaGlimpse((16, 16, 1), task="classification")
+    with pytest.raises(ValueError, match="stage='warmup'"):
+        AdaGlimpse((16, 16, 1), patch_size=8, stage="warmup")
+    with pytest.raises(ValueError, match="divisible"):
+        AdaGlimpse((20, 16, 1), patch_size=8)
+    assert_config_roundtrip(_model())
+
+
+def test_keras_and_export_roundtrips_and_visualize():
+    m = _model()
+    x = _images(2)
+    assert_keras_roundtrip(m, x, atol=1e-4)
+    served, _ = assert_export_roundtrip(m, x, num_samples=2)
+    assert served["boxes"].shape == (2, 2, 4)
+    with tempfile.TemporaryDirectory() as d:
+        paths = m.visualize(x, None, d)
+        assert len(paths) == 2 and all(os.path.getsize(p) > 0 for p in paths)
+        from PIL import Image
+        assert Image.open(paths[0]).n_frames == 3

@@ -1,5 +1,7 @@
 """Test fixtures: a `toy` builder and a preset folder for the foundation tests."""
 
+import os
+import sys
 import textwrap
 
 TOY_PRESETS = textwrap.dedent("""
@@ -41,3 +43,20 @@ def install_toy(monkeypatch, tmp_path, text=TOY_PRESETS, env=True):
     if env:
         monkeypatch.setenv("KERAS_GLIMPSE_REGISTRY", str(folder))
     return folder
+
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(TESTS_DIR)
+
+# Runs an app in a subprocess with the `toy` builder registered.
+LAUNCHER = (
+    "import sys; sys.path[:0] = [{repo!r}, {tests!r}]; "
+    "from keras_glimpse import registry; "
+    "registry.BUILDERS['toy'] = 'toy_model:ToyGlimpseModel'; "
+    "from absl import app; from apps import {app} as m; app.run(m.main)"
+)
+
+
+def launcher_argv(app_name, *flags):
+    code = LAUNCHER.format(repo=REPO, tests=TESTS_DIR, app=app_name)
+    return [sys.executable, "-c", code, *flags]

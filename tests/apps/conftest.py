@@ -1,27 +1,8 @@
 """Fixtures of the app tests: the toy preset and one small trained model_dir."""
 
-import os
-import sys
-
 import pytest
 
 from toy_registry import install_toy
-
-TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPO = os.path.dirname(TESTS_DIR)
-
-# Runs an app in a subprocess with the `toy` builder registered.
-LAUNCHER = (
-    "import sys; sys.path[:0] = [{repo!r}, {tests!r}]; "
-    "from keras_glimpse import registry; "
-    "registry.BUILDERS['toy'] = 'toy_model:ToyGlimpseModel'; "
-    "from absl import app; from apps import {app} as m; app.run(m.main)"
-)
-
-
-def launcher_argv(app_name, *flags):
-    code = LAUNCHER.format(repo=REPO, tests=TESTS_DIR, app=app_name)
-    return [sys.executable, "-c", code, *flags]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from apps import train
 from keras_glimpse import training
 from keras_glimpse.export import load_exported
 
-from conftest import launcher_argv
+from toy_registry import launcher_argv
 
 
 def _rows(model_dir):

@@ -322,3 +322,12 @@ def test_greedy_rollout_compiles_with_xla():
     model = _model()
     x, _ = _data(b=2)
     helpers.assert_jit_compiles(lambda a: model.rollout(a, mode="greedy"), tf.constant(x))
+
+
+def test_policy_location_inputs_start_at_zero():
+    model = _model()
+    model.build_from_image_shape()
+    kernel = np.asarray(model.policy_head.hidden_dense.kernel)
+    assert kernel.shape == (TINY["embed_dim"] + 2, TINY["policy_units"])
+    np.testing.assert_array_equal(kernel[-2:], 0.0)
+    assert np.abs(kernel[:-2]).sum() > 0

@@ -61,7 +61,7 @@ bazel-test: install
 	  echo "installing bazel-bootstrap (Bazel 4.2.3)"; \
 	  SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
 	  $$SUDO apt-get install -y bazel-bootstrap || { $$SUDO apt-get update && $$SUDO apt-get install -y bazel-bootstrap; }; }
-	PATH="$(BAZEL_PATH)" $(BAZEL) test //:fast_tests \
+	PATH="$(BAZEL_PATH)" $(BAZEL) --batch test //:fast_tests \
 	  --action_env=PATH="$(BAZEL_PATH)" --test_env=PATH="$(BAZEL_PATH)" \
 	  --test_env=HOME --test_env=KERAS_GLIMPSE_OFFLINE=1 --test_env=TF_CPP_MIN_LOG_LEVEL=2 \
 	  --python_path="$(VENV_BIN)/python3" --test_output=errors --local_test_jobs=1

@@ -22,7 +22,7 @@ flags.DEFINE_integer("eval_steps", None, "Evaluation batches (default: the whole
 flags.DEFINE_multi_string("override", [], "key=value overriding a model argument; "
                           "training.<key>=value and data.<key>=value override those tables.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
-flags.DEFINE_integer("verbose", 2, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
+flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
 flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which checkpoint to load.")
 flags.DEFINE_string("export_dir", None, "SavedModel destination (default: <model_dir>/export).")
 flags.DEFINE_integer("num_samples", 10, "M, rollouts averaged by the export's `sample` endpoint.")

@@ -203,10 +203,24 @@ class _RecurrentAttention(GlimpseModel):
             "reinforce_weight": self.reinforce_weight, "policy": self.policy, "seed": self.seed,
         }
 
+    # RAM: the learned policy's rollouts all start at the centre and its mean
+    # starts at the centre (see the RAM docstring); URAM keeps upstream's
+    # uniform random l_0 in sampled rollouts and the default initialisation.
+    centre_start = False
+
     def build(self, input_shape=None):
         if self.built:
             return
         self.rollout(tf.zeros((1,) + self.image_shape), mode="greedy")
+        if self.centre_start:
+            # mean = tanh(W relu(...) + b) with W = 0, b = 0: the untrained
+            # policy looks at the centre whatever h_t is. With the default
+            # Glorot W the mean is a fixed random point that drifts as the core
+            # (trained by the classifier) rescales h_t, and it saturates tanh at
+            # a corner, where the policy gradient vanishes. A checkpoint's
+            # weights are loaded after build() and replace these.
+            kernel = self.location_head.mean_dense.kernel
+            kernel.assign(tf.zeros_like(kernel))
         self.built = True
 
     def _images(self, images):
@@ -236,7 +250,8 @@ class _RecurrentAttention(GlimpseModel):
         images = tf.ensure_shape(images, (None,) + tuple(self.image_shape))
         batch = tf.shape(images)[0]
         zeros = tf.zeros(tf.stack([batch, 2]), images.dtype)
-        if policy == "center" or (policy == "learned" and mode == "greedy"):
+        if policy == "center" or (policy == "learned"
+                                  and (mode == "greedy" or self.centre_start)):
             loc = zeros
         else:
             loc = self._random_locations(batch)

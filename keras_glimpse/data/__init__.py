@@ -21,6 +21,8 @@ DATASETS = {
     "cluttered_digits_canvas": "keras_glimpse.data.digits_canvas:make_dataset",
     "ordinal_clutter": "keras_glimpse.data.ordinal_clutter:make_dataset",
     "elastic_digits": "keras_glimpse.data.elastic_digits:make_dataset",
+    "scenes": "keras_glimpse.data.scenes:make_dataset",
+    "ade20k": "keras_glimpse.data.scenes:make_ade20k_dataset",
 }
 
 

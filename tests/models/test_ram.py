@@ -116,7 +116,18 @@ def test_ram_shapes_and_policies():
     greedy = model.rollout(tf.constant(x), mode="greedy")
     np.testing.assert_array_equal(greedy["locations"][:, 0], 0.0)  # l_0 = centre
     np.testing.assert_allclose(greedy["predictions"], model.rollout(tf.constant(x))["predictions"])
-    assert np.abs(out["locations"][:, 0]).max() > 0  # sampled l_0 is random
+    # RAM: every learned rollout starts at the centre (training = evaluation),
+    # and the untrained policy mean is the centre too (zero output kernel).
+    np.testing.assert_array_equal(out["locations"][:, 0], 0.0)
+    np.testing.assert_array_equal(model.location_head.mean_dense.kernel, 0.0)
+    np.testing.assert_array_equal(greedy["locations"], 0.0)
+    assert 0 < np.abs(out["locations"][:, 1:]).max() < 0.5  # std 0.05 around the centre
+    rnd_sampled = model.rollout(tf.constant(x), mode="sample", policy="random")["locations"]
+    assert np.abs(rnd_sampled[:, 0]).max() > 0.1  # the random policy's l_0 is random
+    uram = small_uram()  # URAM keeps upstream's uniform random l_0 when sampling
+    u_out = uram.rollout(tf.constant(images((4, 12, 12, 3))), mode="sample")
+    assert np.abs(u_out["locations"][:, 0]).max() > 0.1
+    assert np.abs(uram.location_head.mean_dense.kernel).max() > 0
     centre = model.rollout(tf.constant(x), mode="sample", policy="center")["locations"]
     np.testing.assert_array_equal(centre, 0.0)
     rnd = model.rollout(tf.constant(x), mode="greedy", policy="random")["locations"]

@@ -314,8 +314,19 @@ def test_registry_presets():
         _, builder, config = registry.model_config(name)
         model = builder(**config)
         assert model.grid_size == n and model.num_steps == steps
-    model = registry.build("recap_mnist28", stage="pretrain")
-    assert isinstance(model.optimizer.learning_rate, tf.Variable) or model.optimizer
+    preset, builder, config = registry.model_config("recap_mnist28")
+    pre = builder(**dict(config, stage="pretrain"))
+    pre.compile_from_preset(preset["training"])
+    schedule = pre.optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    assert schedule.decay_steps == 10 * 1875 and schedule.initial_learning_rate == 1e-3
+    agent = builder(**config)
+    agent.compile_from_preset(preset["training"])
+    np.testing.assert_allclose([float(agent.optimizer.learning_rate),
+                                float(agent.policy_optimizer.learning_rate),
+                                float(agent.value_optimizer.learning_rate)],
+                               [1e-4, 3e-4, 1e-3], rtol=1e-6)
+    assert agent.policy_clipnorm == 1.0 and agent.value_clipnorm == 1.0
 
 
 def test_greedy_rollout_compiles_with_xla():

@@ -30,6 +30,10 @@ class GaussianLocationHead(keras.layers.Layer):
             URAM).
         hidden_units: width of the hidden ReLU layer (128 in the reference), or
             `None` for a linear map to the mean.
+        mean_initializer: kernel initializer of the layer producing the mean.
+            `"zeros"` makes the untrained policy look at the centre whatever
+            the features (RAM uses it: a random initial mean drifts and
+            saturates tanh at a corner, where the policy gradient vanishes).
         seed: int or None, seeds the layer's `keras.random.SeedGenerator`.
         **kwargs: base `keras.layers.Layer` arguments.
 
@@ -59,7 +63,8 @@ class GaussianLocationHead(keras.layers.Layer):
         (location network f_l); kevinzakka/recurrent-visual-attention.
     """
 
-    def __init__(self, std=0.05, hidden_units=128, seed=None, **kwargs):
+    def __init__(self, std=0.05, hidden_units=128, mean_initializer="glorot_uniform", seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if isinstance(std, bool) or not isinstance(std, (int, float)) or not std > 0:
             raise ValueError(f"`std` must be a positive number; received std={std!r}.")
@@ -79,7 +84,9 @@ class GaussianLocationHead(keras.layers.Layer):
         self.hidden_dense = (keras.layers.Dense(hidden_units, activation="relu",
                                                 name="hidden_dense")
                              if hidden_units else None)
-        self.mean_dense = keras.layers.Dense(2, name="mean_dense")
+        self.mean_initializer = keras.initializers.get(mean_initializer)
+        self.mean_dense = keras.layers.Dense(2, kernel_initializer=self.mean_initializer,
+                                             name="mean_dense")
 
     def build(self, features_shape):
         features_shape = tuple(features_shape)
@@ -115,5 +122,7 @@ class GaussianLocationHead(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"std": self.std, "hidden_units": self.hidden_units, "seed": self.seed})
+        config.update({"std": self.std, "hidden_units": self.hidden_units,
+                       "mean_initializer": keras.initializers.serialize(self.mean_initializer),
+                       "seed": self.seed})
         return config

@@ -187,6 +187,8 @@ class _RecurrentAttention(GlimpseModel):
         self.core = RecurrentCore(hidden_units, cell_type="rnn", name="core")
         self.location_head = GaussianLocationHead(std=self.std,
                                                   hidden_units=location_hidden_units,
+                                                  mean_initializer=("zeros" if self.centre_start
+                                                                    else "glorot_uniform"),
                                                   seed=seed, name="location_head")
         self.baseline = ValueHead(name="baseline")
         self.seed_generator = keras.random.SeedGenerator(
@@ -212,16 +214,12 @@ class _RecurrentAttention(GlimpseModel):
     def build(self, input_shape=None):
         if self.built:
             return
+        # RAM's location head starts with a zero mean kernel (centre_start): the
+        # untrained policy looks at the centre whatever h_t is. With the default
+        # Glorot kernel the mean is a fixed random point that drifts as the core
+        # (trained by the classifier) rescales h_t and saturates tanh at a corner,
+        # where the policy gradient vanishes.
         self.rollout(tf.zeros((1,) + self.image_shape), mode="greedy")
-        if self.centre_start and self.location_head.built:  # T = 1 never calls it
-            # mean = tanh(W relu(...) + b) with W = 0, b = 0: the untrained
-            # policy looks at the centre whatever h_t is. With the default
-            # Glorot W the mean is a fixed random point that drifts as the core
-            # (trained by the classifier) rescales h_t, and it saturates tanh at
-            # a corner, where the policy gradient vanishes. A checkpoint's
-            # weights are loaded after build() and replace these.
-            kernel = self.location_head.mean_dense.kernel
-            kernel.assign(tf.zeros_like(kernel))
         self.built = True
 
     def _images(self, images):

@@ -3,53 +3,7 @@
 import keras
 import tensorflow as tf
 
-def _he_normal():
-    # He-normal on the fan-out, std = sqrt(2 / (k*k*C_out)), as the reference
-    # ResNet-32 initialises its convolutions.
-    return keras.initializers.VarianceScaling(2.0, mode="fan_out",
-                                              distribution="untruncated_normal")
-
-
-def _batch_norm(synchronized, name):
-    # PyTorch momentum 0.1 == Keras momentum 0.9; PyTorch eps 1e-5.
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
-                                           synchronized=synchronized, name=name)
-
-
-class _OptionBBlock(keras.layers.Layer):
-    """Two 3x3 conv+BN with an average-pool + zero-padded-channel shortcut."""
-
-    def __init__(self, filters, stride, synchronized_bn, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = filters
-        self.stride = stride
-        self.conv1 = keras.layers.Conv2D(filters, 3, strides=stride, padding="same",
-                                         use_bias=False, kernel_initializer=_he_normal(),
-                                         name="conv1")
-        self.bn1 = _batch_norm(synchronized_bn, "bn1")
-        self.conv2 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                                         kernel_initializer=_he_normal(), name="conv2")
-        self.bn2 = _batch_norm(synchronized_bn, "bn2")
-
-    def build(self, input_shape):
-        input_shape = tuple(input_shape)
-        self.conv1.build(input_shape)
-        mid = self.conv1.compute_output_shape(input_shape)
-        self.bn1.build(mid)
-        self.conv2.build(mid)
-        self.bn2.build(mid)
-        self.built = True
-
-    def call(self, x, training=False):
-        h = tf.nn.relu(self.bn1(self.conv1(x), training=training))
-        h = self.bn2(self.conv2(h), training=training)
-        shortcut = x
-        if self.stride > 1:
-            shortcut = tf.nn.avg_pool2d(shortcut, self.stride, self.stride, "SAME")
-        extra = self.filters - x.shape[-1]
-        if extra > 0:
-            shortcut = tf.pad(shortcut, [[0, 0], [0, 0], [0, 0], [0, extra]])
-        return tf.nn.relu(h + shortcut)
+from keras_glimpse.backbones.residual_block import BasicBlock, batch_norm, he_normal
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -137,14 +91,14 @@ class CifarResNet(keras.layers.Layer):
         self.synchronized_bn = bool(synchronized_bn)
         self.blocks_per_stage = n
         self.stem = keras.layers.Conv2D(widths[0], 3, padding="same", use_bias=False,
-                                        kernel_initializer=_he_normal(), name="stem_conv")
-        self.stem_bn = _batch_norm(self.synchronized_bn, "stem_bn")
+                                        kernel_initializer=he_normal(), name="stem_conv")
+        self.stem_bn = batch_norm(self.synchronized_bn, "stem_bn")
         self.residual_blocks = []
         for s, width in enumerate(widths):
             for b in range(n):
                 stride = 2 if (s > 0 and b == 0) else 1
-                self.residual_blocks.append(_OptionBBlock(
-                    width, stride, self.synchronized_bn, name=f"stage{s + 1}_block{b + 1}"))
+                self.residual_blocks.append(BasicBlock(
+                    width, stride, self.synchronized_bn, shortcut="pad", name=f"stage{s + 1}_block{b + 1}"))
         self.classifier = (keras.layers.Dense(num_classes, name="classifier")
                            if num_classes is not None else None)
         self.output_dim = num_classes if num_classes is not None else widths[-1]

@@ -5,62 +5,12 @@ import os
 import keras
 import tensorflow as tf
 
+from keras_glimpse.backbones.residual_block import BasicBlock, batch_norm, he_normal
+
+
 _BASIC_BLOCKS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 _DEPTHS = tuple(sorted(_BASIC_BLOCKS)) + (50,)
 _WIDTHS = (64, 128, 256, 512)
-
-
-def _he_normal():
-    return keras.initializers.VarianceScaling(2.0, mode="fan_out",
-                                              distribution="untruncated_normal")
-
-
-def _batch_norm(synchronized, name):
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
-                                           synchronized=synchronized, name=name)
-
-
-class _BasicBlock(keras.layers.Layer):
-    """Two 3x3 conv+BN; 1x1 conv+BN projection shortcut when the shape changes."""
-
-    def __init__(self, filters, stride, synchronized_bn, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = filters
-        self.stride = stride
-        self.synchronized_bn = synchronized_bn
-        self.conv1 = keras.layers.Conv2D(filters, 3, strides=stride, padding="same",
-                                         use_bias=False, kernel_initializer=_he_normal(),
-                                         name="conv1")
-        self.bn1 = _batch_norm(synchronized_bn, "bn1")
-        self.conv2 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                                         kernel_initializer=_he_normal(), name="conv2")
-        self.bn2 = _batch_norm(synchronized_bn, "bn2")
-        self.proj = None
-        self.proj_bn = None
-
-    def build(self, input_shape):
-        input_shape = tuple(input_shape)
-        if self.stride != 1 or input_shape[-1] != self.filters:
-            self.proj = keras.layers.Conv2D(self.filters, 1, strides=self.stride,
-                                            use_bias=False, kernel_initializer=_he_normal(),
-                                            name="proj")
-            self.proj_bn = _batch_norm(self.synchronized_bn, "proj_bn")
-            self.proj.build(input_shape)
-            self.proj_bn.build(self.proj.compute_output_shape(input_shape))
-        self.conv1.build(input_shape)
-        mid = self.conv1.compute_output_shape(input_shape)
-        self.bn1.build(mid)
-        self.conv2.build(mid)
-        self.bn2.build(mid)
-        self.built = True
-
-    def call(self, x, training=False):
-        h = tf.nn.relu(self.bn1(self.conv1(x), training=training))
-        h = self.bn2(self.conv2(h), training=training)
-        shortcut = x
-        if self.proj is not None:
-            shortcut = self.proj_bn(self.proj(x), training=training)
-        return tf.nn.relu(h + shortcut)
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -171,18 +121,18 @@ class ResNet(keras.layers.Layer):
             if stem == "imagenet":
                 self.stem = keras.layers.Conv2D(64, 7, strides=2, padding="same",
                                                 use_bias=False,
-                                                kernel_initializer=_he_normal(),
+                                                kernel_initializer=he_normal(),
                                                 name="stem_conv")
             else:
                 self.stem = keras.layers.Conv2D(64, 3, padding="same", use_bias=False,
-                                                kernel_initializer=_he_normal(),
+                                                kernel_initializer=he_normal(),
                                                 name="stem_conv")
-            self.stem_bn = _batch_norm(self.synchronized_bn, "stem_bn")
+            self.stem_bn = batch_norm(self.synchronized_bn, "stem_bn")
             self.residual_blocks = []
             for s, (n, width) in enumerate(zip(_BASIC_BLOCKS[depth], _WIDTHS)):
                 for b in range(n):
                     stride = 2 if (s > 0 and b == 0) else 1
-                    self.residual_blocks.append(_BasicBlock(
+                    self.residual_blocks.append(BasicBlock(
                         width, stride, self.synchronized_bn, name=f"stage{s + 1}_block{b + 1}"))
             features = _WIDTHS[-1]
         self.classifier = (keras.layers.Dense(num_classes, name="classifier")

@@ -33,7 +33,7 @@ $(STAMP): setup.py
 	@touch $@
 
 demo: install
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m apps.demo
+	$(PY) -m apps.demo
 
 # pytest exits 5 when nothing is collected; that is not a failure here.
 test: install

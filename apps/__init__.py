@@ -1,7 +1,10 @@
 """Command-line apps: `python -m apps.train|evaluate|export|visualize|demo`.
 
 Importing `apps` quiets TensorFlow for people at a terminal (apps only; the
-library never changes the environment): `TF_CPP_MIN_LOG_LEVEL=2`, and the C++
+library never changes the environment): `TF_CPP_MIN_LOG_LEVEL=3` (TensorFlow's
+C++ runtime logs harmless ERROR lines on CPU-only machines, e.g. a failed
+cuInit and Grappler MLIR-hook notices; real failures still raise Python
+exceptions), and the C++
 lines TensorFlow 2.21 prints while it is imported (CUDA and oneDNN notices,
 written before its logging reads that variable) are dropped. Set
 `KERAS_GLIMPSE_VERBOSE_TF=1` to see them.
@@ -10,7 +13,8 @@ written before its logging reads that variable) are dropped. Set
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if not os.environ.get("KERAS_GLIMPSE_VERBOSE_TF"):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _import_tensorflow_quietly():

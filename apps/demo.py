@@ -30,7 +30,6 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_GLIMPSE_OFFLINE", "1")
 
 

@@ -1,11 +1,7 @@
 """The flags of every app, defined once. All are optional at import time;
 each app checks the ones it needs in `main()`."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import flags  # noqa: E402
+from absl import flags
 
 FLAGS = flags.FLAGS
 

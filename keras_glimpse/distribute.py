@@ -89,3 +89,22 @@ def _reduce_nested(strategy):
 def global_batch_average(per_example, global_batch_size=None):
     """Reduces per-example values by the global batch (correct under any strategy)."""
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
+
+
+def clip_by_global_norm_across_replicas(grads, clip_norm):
+    """Clips by the global norm of the gradients summed over all replicas.
+
+    Keras's `clipnorm` clips each replica's gradients before the all-reduce,
+    which is not the single-device step under `MirroredStrategy`. Here the
+    gradients are all-reduced first, clipped, and divided by the replica
+    count, so that the optimizer's all-reduce (a sum) gives back the clipped
+    global gradient. Returns `(clipped_grads, global_norm)`.
+    """
+    ctx = tf.distribute.get_replica_context()
+    replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+    if replicas > 1:
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    clipped, norm = tf.clip_by_global_norm(grads, clip_norm)
+    if replicas > 1:
+        clipped = [g / replicas for g in clipped]
+    return clipped, norm

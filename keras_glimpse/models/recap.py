@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse.distribute import clip_by_global_norm_across_replicas
 from keras_glimpse.layers.categorical_head import CategoricalHead
 from keras_glimpse.layers.gated_attention_pooling import GatedAttentionPooling
 from keras_glimpse.layers.grid_glimpse import GridGlimpse
@@ -72,24 +73,6 @@ def entropy_weight(epoch, epochs, initial=0.03, floor=0.01):
     epoch = tf.cast(epoch, tf.float32)
     epochs = tf.maximum(tf.cast(epochs, tf.float32), 1.0)
     return tf.maximum(tf.cast(floor, tf.float32), initial * (1.0 - epoch / epochs))
-
-
-def _clip_global_norm_across_replicas(grads, clip_norm):
-    """Clips by the global norm of the *summed* gradients of all replicas.
-
-    Keras clips per replica, before its own all-reduce; that is not the
-    single-device step under `MirroredStrategy`. Here the gradients are
-    all-reduced first, clipped, and divided by the replica count, so that
-    the optimizer's all-reduce (a sum) gives back the clipped global gradient.
-    """
-    ctx = tf.distribute.get_replica_context()
-    replicas = ctx.num_replicas_in_sync if ctx is not None else 1
-    if replicas > 1:
-        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-    clipped, norm = tf.clip_by_global_norm(grads, clip_norm)
-    if replicas > 1:
-        clipped = [g / replicas for g in clipped]
-    return clipped, norm
 
 
 class _EpochTracker(keras.callbacks.Callback):
@@ -672,13 +655,13 @@ class RECAP(GlimpseModel):
         if self.policy == "learned":
             policy_vars, memory_vars = self.policy_variables(), self.memory_variables()
             grads = tape.gradient(losses["policy_loss"], policy_vars + memory_vars)
-            policy_grads, _ = _clip_global_norm_across_replicas(
+            policy_grads, _ = clip_by_global_norm_across_replicas(
                 grads[:len(policy_vars)], self.policy_clipnorm)
             self.policy_optimizer.apply(policy_grads + grads[len(policy_vars):],
                                         policy_vars + memory_vars)
         value_vars = self.value_variables()
         value_grads = tape.gradient(losses["value_loss"], value_vars)
-        value_grads, _ = _clip_global_norm_across_replicas(value_grads, self.value_clipnorm)
+        value_grads, _ = clip_by_global_norm_across_replicas(value_grads, self.value_clipnorm)
         self.value_optimizer.apply(value_grads, value_vars)
         del tape
         self._trackers["loss"].update_state(losses["per_example_ce"])

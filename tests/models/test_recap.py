@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import helpers
-from keras_glimpse.models import recap as recap_module
+from keras_glimpse import distribute
 from keras_glimpse.models.recap import RECAP, add_terminal_reward, entropy_weight, step_rewards
 
 @pytest.fixture(scope="module", autouse=True)
@@ -166,7 +166,7 @@ def test_clipping_across_replicas_equals_clipping_the_summed_gradient():
     def replica_fn():
         ctx = tf.distribute.get_replica_context()
         scale = tf.cast(ctx.replica_id_in_sync_group + 1, tf.float32)  # 1x and 2x
-        clipped, norm = recap_module._clip_global_norm_across_replicas(
+        clipped, norm = distribute.clip_by_global_norm_across_replicas(
             [g * scale for g in grads], 1.0)
         return ctx.all_reduce(tf.distribute.ReduceOp.SUM, clipped), norm
 

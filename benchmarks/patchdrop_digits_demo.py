@@ -39,8 +39,7 @@ def run_stage(out, stage, sub, epochs=None, **overrides):
     ckpt.mkdir(parents=True, exist_ok=True)
     model = training.build_model(config)
     model.fit(training.make_data(config, "train"), epochs=int(config["training"]["epochs"]),
-              callbacks=[keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras"))]
-              + model.extra_callbacks(), verbose=2)
+              callbacks=[keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras"))], verbose=2)
     metrics = model.evaluate(training.make_data(config, "test"), return_dict=True, verbose=0)
     metrics = {k: float(v) for k, v in metrics.items()}
     print(f"== {sub}: {time.time() - t:.0f} s, test {metrics}", flush=True)

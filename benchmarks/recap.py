@@ -82,7 +82,7 @@ def main(argv=None):
             print(f"{mode}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
             continue
         rows.append(json.loads(line[0][len("RESULT "):]))
-    print(f"| model | stage | mode | batch | train steps/s | first fit (s) | peak memory (MiB) |")
+    print("| model | stage | mode | batch | train steps/s | first fit (s) | peak memory (MiB) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['stage']} | {r['mode']} | {r['batch_size']} | "

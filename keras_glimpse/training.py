@@ -288,7 +288,6 @@ def run_training(config, export=True):
     with strategy.scope():
         model = build_model(config)
     callbacks = make_callbacks(work_dir, chief=chief, verbose=config.get("verbose", 2))
-    callbacks += list(model.extra_callbacks()) if hasattr(model, "extra_callbacks") else []
     try:
         history = model.fit(train_ds, epochs=int(training["epochs"]), steps_per_epoch=steps,
                             callbacks=callbacks, verbose=config.get("verbose", 2))

@@ -52,11 +52,6 @@ class _RootMean(keras.metrics.Mean):
         return keras.ops.sqrt(super().result())
 
 
-class _EpochTracker(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.current_epoch = int(epoch)
-
-
 @keras.saving.register_keras_serializable(package="keras_glimpse")
 class AdaGlimpse(GlimpseModel):
     """AdaGlimpse: active visual exploration with arbitrary glimpse position and scale.
@@ -521,13 +516,8 @@ class AdaGlimpse(GlimpseModel):
             return "rl"
         return "rl" if (e - self.freeze_backbone_epochs) % 2 == 0 else "backbone"
 
-    def fit(self, *args, callbacks=None, **kwargs):
-        callbacks = list(callbacks or [])
-        if not any(isinstance(cb, _EpochTracker) for cb in callbacks):
-            callbacks.insert(0, _EpochTracker())
-        initial_epoch = kwargs.get("initial_epoch", 0)
-        self.current_epoch = int(initial_epoch)
-        return super().fit(*args, callbacks=callbacks, **kwargs)
+    def begin_epoch(self, epoch, epochs):
+        self.current_epoch = int(epoch)
 
     def make_train_function(self, force=False):
         if self.train_function is not None and not force:

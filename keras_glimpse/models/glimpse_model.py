@@ -4,6 +4,22 @@ import keras
 import tensorflow as tf
 
 
+class EpochHook(keras.callbacks.Callback):
+    """Calls `model.begin_epoch(epoch, epochs)` at the start of every epoch.
+
+    `GlimpseModel.fit` adds it, so epoch-dependent schedules (entropy decay,
+    curricula, alternating training phases) work the same from `fit`, from
+    the apps and after `BackupAndRestore` resumes a run.
+    """
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = int(epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.begin_epoch(int(epoch), self.epochs)
+
+
 @keras.saving.register_keras_serializable(package="keras_glimpse")
 class GlimpseModel(keras.Model):
     """Base class of active-vision models: a rollout API shared by all methods.
@@ -146,10 +162,18 @@ class GlimpseModel(keras.Model):
         acc = correct / max(total, 1)
         return {"accuracy": acc, "error": 100.0 * (1.0 - acc), "count": total}
 
-    def extra_callbacks(self):
-        """Callbacks the model needs during `fit` (epoch-dependent schedules,
-        curricula). The apps add them to every training run."""
-        return []
+    def begin_epoch(self, epoch, epochs):
+        """Hook called at the start of every `fit` epoch (0-based `epoch` of
+        `epochs`). Override for epoch-dependent schedules; the default does
+        nothing."""
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            *args, **kwargs):
+        """`keras.Model.fit`, plus an `EpochHook` that calls `begin_epoch`."""
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, EpochHook) for c in callbacks):
+            callbacks.insert(0, EpochHook(epochs))
+        return super().fit(x, y, batch_size, epochs, verbose, callbacks, *args, **kwargs)
 
     def compile_from_preset(self, training):
         """Compiles with the preset's `training` table. Subclasses with several

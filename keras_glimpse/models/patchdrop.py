@@ -120,7 +120,7 @@ class PatchDrop(GlimpseModel):
     e < G^2 only patches 0..e are decided by the policy; the others are
     forced to 1 in the sampled and greedy actions and masked out of the
     policy-gradient loss. The epoch is the model's `curriculum_epoch`
-    variable, set by the callback of `extra_callbacks()` (or
+    variable, set at the start of every `fit` epoch by `begin_epoch` (or by
     `set_curriculum_epoch`).
 
     Networks (spec A4.1): the CVPR release's "R32" CIFAR model is really a
@@ -351,12 +351,9 @@ class PatchDrop(GlimpseModel):
     def set_curriculum_epoch(self, epoch):
         self.curriculum_epoch.assign(int(epoch))
 
-    def extra_callbacks(self):
-        """Callbacks this model needs in `fit` (the curriculum epoch setter)."""
-        if not self.curriculum:
-            return []
-        return [keras.callbacks.LambdaCallback(
-            on_epoch_begin=lambda epoch, logs=None: self.set_curriculum_epoch(epoch))]
+    def begin_epoch(self, epoch, epochs):
+        if self.curriculum:
+            self.set_curriculum_epoch(epoch)
 
     def _curriculum_masks(self):
         """(decided (1, N) 0/1 patches the policy decides, or None)."""

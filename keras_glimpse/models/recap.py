@@ -75,18 +75,6 @@ def entropy_weight(epoch, epochs, initial=0.03, floor=0.01):
     return tf.maximum(tf.cast(floor, tf.float32), initial * (1.0 - epoch / epochs))
 
 
-class _EpochTracker(keras.callbacks.Callback):
-    """Writes the current epoch and the planned number of epochs into the model."""
-
-    def __init__(self, epochs):
-        super().__init__()
-        self.epochs = epochs
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.epoch.assign(float(epoch))
-        self.model.planned_epochs.assign(float(self.epochs))
-
-
 @keras.saving.register_keras_serializable(package="keras_glimpse")
 class RECAP(GlimpseModel):
     """RECAP: REINFORCE glimpse agent on a discrete grid, with memory (RLVC).
@@ -471,17 +459,11 @@ class RECAP(GlimpseModel):
                     float(training.get("value_learning_rate", 1e-3))),
                 policy_clipnorm=clipnorm, value_clipnorm=clipnorm)
 
-    def fit(self, *args, **kwargs):
-        """`keras.Model.fit`; in the agent stage it also tracks the epoch for
-        the entropy-weight schedule (decay over the `epochs` of this call)."""
+    def begin_epoch(self, epoch, epochs):
+        # The entropy weight decays over the `epochs` of this `fit` call.
         if self.stage == "agent":
-            epochs = kwargs.get("epochs", args[3] if len(args) > 3 else 1)
-            if len(args) > 5:
-                args = list(args)
-                args[5] = list(args[5] or []) + [_EpochTracker(epochs)]
-            else:
-                kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [_EpochTracker(epochs)]
-        return super().fit(*args, **kwargs)
+            self.epoch.assign(float(epoch))
+            self.planned_epochs.assign(float(epochs))
 
     def build(self, input_shape=None):
         if not self.built:

@@ -1,6 +1,6 @@
 """Tiny-preset evidence: SAC policy vs random vs fixed-grid glimpses (same pixel budget).
 
-python benchmarks/adaglimpse_evidence.py --task reconstruction --pretrain_epochs 3 --rl_epochs 2
+python benchmarks/adaglimpse_evidence.py --task classification --pretrain_epochs 30 --rl_epochs 2
 Pretrains the backbone on random elastic glimpses (stage="pretrain"), trains the
 agent (RL epochs, backbone frozen), then evaluates the three policies on the
 fixed test split.
@@ -8,6 +8,7 @@ fixed test split.
 
 import argparse
 import json
+import math
 import os
 import time
 
@@ -21,10 +22,12 @@ from keras_glimpse.data.elastic_digits import make_dataset  # noqa: E402
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--task", default="reconstruction")
-    p.add_argument("--pretrain_epochs", type=int, default=3)
+    p.add_argument("--task", default="classification")
+    p.add_argument("--pretrain_epochs", type=int, default=30)
     p.add_argument("--rl_epochs", type=int, default=2)
-    p.add_argument("--train_limit", type=int, default=2000)
+    p.add_argument("--train_limit", type=int, default=4000)
+    p.add_argument("--pretrain_lr", type=float, default=1e-3)
+    p.add_argument("--initial_alpha", type=float, default=None)
     p.add_argument("--test_limit", type=int, default=500)
     p.add_argument("--out", default="/tmp/adaglimpse_evidence")
     a = p.parse_args()
@@ -36,13 +39,21 @@ def main():
     log = {"preset": name}
     t0 = time.time()
     pre = keras_glimpse.build(name, stage="pretrain", seed=0, compile=False)
-    pre.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4))
+    steps = a.train_limit // 64
+    # Half-epoch linear warm-up, then cosine decay to 1% (a short ViT run needs the warm-up).
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, steps * a.pretrain_epochs, alpha=1e-2, warmup_target=a.pretrain_lr,
+        warmup_steps=steps // 2)
+    pre.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4))
     h = pre.fit(train, epochs=a.pretrain_epochs, verbose=2)
     log["pretrain"] = {k: float(v[-1]) for k, v in h.history.items()}
     log["pretrain_s"] = time.time() - t0
     print("pretrain done", log, flush=True)
-    model = keras_glimpse.build(name, seed=0, compile=False, freeze_backbone_epochs=100)
+    extra = {} if a.initial_alpha is None else {"initial_alpha": a.initial_alpha}
+    model = keras_glimpse.build(name, seed=0, compile=False, freeze_backbone_epochs=100, **extra)
     model.set_weights(pre.get_weights())
+    # set_weights also copied the pretrain model's log_alpha (log 1.0): restore the temperature.
+    model.log_alpha.assign(math.log(model.initial_alpha))
     model.compile()
     for pol in ("random", "grid", "actor"):
         log[f"before_rl_{pol}"] = model.evaluate_policy(test, policy=pol)

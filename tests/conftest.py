@@ -19,14 +19,6 @@ try:
 except RuntimeError:  # already initialised (e.g. a plugin touched TF first)
     pass
 
-# Grappler optimises every traced graph before its first run; for the tiny
-# one-or-two-step fits of the unit tests that costs more than it saves (about
-# 40% of a MirroredStrategy replica test). Results are the same up to float
-# round-off, which every comparison tolerates. KERAS_GLIMPSE_TEST_GRAPPLER=1
-# turns it back on.
-if os.environ.get("KERAS_GLIMPSE_TEST_GRAPPLER", "0") != "1":
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
-
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long learning runs (make test-slow)")

@@ -69,7 +69,7 @@ def main():
     for r in rows:
         print(f"{r['stage']:<10} {r['batch_size']:>5} {r['steps_per_s']:>8.3f} "
               f"{r['images_per_s']:>9.1f} {r['peak_rss_gb']:>12.2f}  ({r['device']})")
-    print("PyTorch original (GPU): pretrain 0.14 steps/s at batch 256, 7.8 GB peak.")
+    print("PyTorch original (same 2 CPU cores): pretrain 0.14 steps/s at batch 256, 7.8 GB peak.")
 
 
 if __name__ == "__main__":

@@ -14,14 +14,14 @@ on a GPU. The model is the `ordinal_cluttered84` preset (T = 10 steps,
 """
 
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
 import time
 
 NAME = "ordinal_cluttered84"
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402  (benchmarks/ is not a package)
 
 
 def run_one(stage, batch_size, steps, warmup, jit):
@@ -49,12 +49,7 @@ def run_one(stage, batch_size, steps, warmup, jit):
     t0 = time.perf_counter()
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
     elapsed = time.perf_counter() - t0
-    if tf.config.list_logical_devices("GPU"):
-        peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
-        where = "GPU"
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB -> MiB
-        where = "CPU RSS"
+    peak, where = harness.peak_memory_mib()
     return {"stage": stage, "mode": "jit" if jit else "graph", "batch_size": batch_size,
             "steps_per_s": steps / elapsed, "first_fit_s": first, "peak_mib": peak,
             "memory": where}
@@ -72,19 +67,14 @@ def main(argv=None):
     if args._child is not None:
         result = run_one(args.stage, args.batch_size, args.steps, args.warmup,
                          args._child == "jit")
-        print("RESULT " + json.dumps(result), flush=True)
+        harness.report(result)
         return None
     rows = []
     for mode in args.modes.split(","):
-        cmd = [sys.executable, os.path.abspath(__file__), "--stage", args.stage,
+        argv = ["--stage", args.stage,
                "--batch_size", str(args.batch_size), "--steps", str(args.steps),
-               "--warmup", str(args.warmup), "--_child", mode]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
-        if not line:
-            print(f"{mode}: failed\n{out.stderr[-3000:]}", file=sys.stderr)
-            continue
-        rows.append(json.loads(line[0][len("RESULT "):]))
+               "--warmup", str(args.warmup)]
+        rows.append(harness.run_child(__file__, argv, mode))
     print("| stage | mode | batch | train steps/s | first fit (s) | peak memory (MiB) |")
     print("|---|---|---|---|---|---|")
     for r in rows:

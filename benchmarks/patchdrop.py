@@ -10,16 +10,16 @@ synthetic CIFAR-shaped data. Reference (PyTorch original, GPU): pretrain
 """
 
 import argparse
-import json
 import os
 import pathlib
-import resource
-import subprocess
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402  (benchmarks/ is not a package)
 
 
 def run_one(stage, batch_size, steps, warmup):
@@ -41,7 +41,7 @@ def run_one(stage, batch_size, steps, warmup):
         logs = step((x, y))
     float(logs["loss"])
     dt = (time.perf_counter() - t) / steps
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+    peak_gb = harness.peak_rss_mb() / 1024
     return {"stage": stage, "batch_size": batch_size, "steps_per_s": 1.0 / dt,
             "images_per_s": batch_size / dt, "peak_rss_gb": peak_gb,
             "device": "CPU" if not tf.config.list_physical_devices("GPU") else "GPU",
@@ -54,17 +54,15 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--stages", nargs="+", default=["pretrain", "finetune"])
-    parser.add_argument("--child", default=None)
+    parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(run_one(args.child, args.batch_size, args.steps, args.warmup)))
+    if args._child:
+        harness.report(run_one(args._child, args.batch_size, args.steps, args.warmup))
         return
     rows = []
     for stage in args.stages:
-        out = subprocess.run([sys.executable, __file__, "--child", stage, "--batch_size",
-                              str(args.batch_size), "--steps", str(args.steps), "--warmup",
-                              str(args.warmup)], capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        rows.append(harness.run_child(__file__, ["--batch_size", args.batch_size, "--steps",
+                                                 args.steps, "--warmup", args.warmup], stage))
     print(f"{'stage':<10} {'batch':>5} {'steps/s':>8} {'images/s':>9} {'peak RSS GB':>12}")
     for r in rows:
         print(f"{r['stage']:<10} {r['batch_size']:>5} {r['steps_per_s']:>8.3f} "

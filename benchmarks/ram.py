@@ -9,14 +9,14 @@ original runs about 20 steps/s for this setting on the same 2 cores.
 """
 
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
 import time
 
 MODES = ("eager", "graph", "jit")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402  (benchmarks/ is not a package)
 
 
 def run_one(mode, preset, batch_size, steps, threads):
@@ -41,8 +41,7 @@ def run_one(mode, preset, batch_size, steps, threads):
     start = time.perf_counter()
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
     elapsed = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return {"mode": mode, "steps_per_s": steps / elapsed, "peak_mb": peak_mb}
+    return {"mode": mode, "steps_per_s": steps / elapsed, "peak_mb": harness.peak_rss_mb()}
 
 
 def main(argv=None):
@@ -55,17 +54,15 @@ def main(argv=None):
     p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._child:
-        print(json.dumps(run_one(args._child, args.preset, args.batch_size, args.steps,
-                                 args.threads)))
+        harness.report(run_one(args._child, args.preset, args.batch_size, args.steps,
+                               args.threads))
         return 0
     rows = []
     for mode in args.modes.split(","):
         steps = max(5, args.steps // 5) if mode == "eager" else args.steps
-        cmd = [sys.executable, "-m", "benchmarks.ram", "--_child", mode, "--preset", args.preset,
-               "--batch_size", str(args.batch_size), "--steps", str(steps),
-               "--threads", str(args.threads)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        rows.append(harness.run_child(__file__, ["--preset", args.preset, "--batch_size",
+                                                 args.batch_size, "--steps", steps,
+                                                 "--threads", args.threads], mode))
     print(f"RAM train step, preset {args.preset}, batch {args.batch_size}, "
           f"{args.threads} CPU threads")
     print(f"{'mode':<8} {'steps/s':>9} {'peak RSS (MB)':>14}")

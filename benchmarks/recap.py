@@ -13,12 +13,12 @@ The PyTorch original runs about 11 agent steps/s on 2 CPU cores.
 """
 
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402  (benchmarks/ is not a package)
 
 
 def run_one(model_name, stage, batch_size, steps, warmup, jit):
@@ -44,13 +44,7 @@ def run_one(model_name, stage, batch_size, steps, warmup, jit):
     t0 = time.perf_counter()
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
     elapsed = time.perf_counter() - t0
-    gpus = tf.config.list_logical_devices("GPU")
-    if gpus:
-        peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
-        where = "GPU"
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB -> MiB
-        where = "CPU RSS"
+    peak, where = harness.peak_memory_mib()
     return {"model": model_name, "stage": stage, "mode": "jit" if jit else "graph",
             "batch_size": batch_size, "steps_per_s": steps / elapsed,
             "first_fit_s": compile_s, "peak_mib": peak, "memory": where}
@@ -69,19 +63,13 @@ def main(argv=None):
     if args._child is not None:
         result = run_one(args.model, args.stage, args.batch_size, args.steps, args.warmup,
                          args._child == "jit")
-        print("RESULT " + json.dumps(result), flush=True)
+        harness.report(result)
         return
     rows = []
     for mode in args.modes.split(","):
-        cmd = [sys.executable, os.path.abspath(__file__), "--model", args.model, "--stage",
-               args.stage, "--batch_size", str(args.batch_size), "--steps", str(args.steps),
-               "--warmup", str(args.warmup), "--_child", mode]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
-        if not line:
-            print(f"{mode}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
-            continue
-        rows.append(json.loads(line[0][len("RESULT "):]))
+        argv = ["--model", args.model, "--stage", args.stage, "--batch_size", args.batch_size,
+                "--steps", args.steps, "--warmup", args.warmup]
+        rows.append(harness.run_child(__file__, argv, mode))
     print("| model | stage | mode | batch | train steps/s | first fit (s) | peak memory (MiB) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

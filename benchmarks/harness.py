@@ -1,0 +1,48 @@
+"""Shared plumbing of the benchmarks: one fresh process per measured variant.
+
+Each benchmark script re-runs itself with `--_child VARIANT` so that every
+variant (eager / graph / XLA, or a training stage) gets its own process: peak
+resident memory is then per variant, and one variant's traced graphs and
+allocator state do not flatter the next. The child prints one JSON line.
+"""
+
+import json
+import resource
+import subprocess
+import sys
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process in MiB (Linux `ru_maxrss` is KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def report(result):
+    """Child side: print the result dict as the JSON line the parent reads."""
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run_child(script, argv, variant):
+    """Parent side: runs `script argv --_child variant`; returns its result dict.
+
+    Raises:
+        RuntimeError: the child failed or printed no result (its stderr tail is
+            in the message).
+    """
+    cmd = [sys.executable, script, *map(str, argv), "--_child", variant]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"benchmark variant {variant!r} failed (exit {out.returncode}):\n"
+                           f"{out.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def peak_memory_mib():
+    """`(peak MiB, where)`: the GPU allocator's peak when a GPU is visible, else
+    the process's peak resident set size."""
+    import tensorflow as tf
+
+    if tf.config.list_logical_devices("GPU"):
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20, "GPU"
+    return peak_rss_mb(), "CPU RSS"

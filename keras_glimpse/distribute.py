@@ -86,11 +86,6 @@ def _reduce_nested(strategy):
     return strategy
 
 
-def global_batch_average(per_example, global_batch_size=None):
-    """Reduces per-example values by the global batch (correct under any strategy)."""
-    return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
-
-
 def clip_by_global_norm_across_replicas(grads, clip_norm):
     """Clips by the global norm of the gradients summed over all replicas.
 

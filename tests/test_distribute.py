@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import helpers
+from keras_glimpse.objectives import reinforce
 from keras_glimpse import distribute
 from toy_model import ToyGlimpseModel
 
@@ -45,12 +46,12 @@ def test_get_strategy_by_name(monkeypatch):
         distribute.get_strategy("multi_worker")
 
 
-def test_global_batch_average_under_two_replicas():
+def test_reduce_loss_is_the_global_batch_mean_under_two_replicas():
     strategy = helpers.two_cpu_strategy()
     values = tf.range(8, dtype=tf.float32)
     ds = strategy.experimental_distribute_dataset(
         tf.data.Dataset.from_tensor_slices(values).batch(8))
-    per_replica = strategy.run(distribute.global_batch_average, args=(next(iter(ds)),))
+    per_replica = strategy.run(reinforce.reduce_loss, args=(next(iter(ds)),))
     total = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
     np.testing.assert_allclose(float(total), 3.5)  # the global mean, not 2x
 

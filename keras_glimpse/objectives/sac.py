@@ -24,6 +24,8 @@ Reference:
 
 import tensorflow as tf
 
+from keras_glimpse.objectives.reinforce import reduce_loss  # noqa: F401  (one global-batch mean)
+
 
 def td_target(rewards, next_q1, next_q2, next_log_prob, alpha, terminated, gamma=0.99):
     """Soft TD(0) target per example (no gradient).
@@ -76,11 +78,6 @@ def polyak_update(target_variables, source_variables, tau=0.005):
         raise ValueError(f"`tau` must be in [0, 1]; received tau={tau!r}.")
     for t, s in zip(target_variables, source_variables):
         t.assign((1.0 - tau) * t + tau * tf.cast(s, t.dtype))
-
-
-def reduce_loss(per_example, global_batch_size=None):
-    """Mean over the global batch (correct under MirroredStrategy)."""
-    return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
 
 
 def _variables(module):

@@ -7,6 +7,7 @@ fixed test split.
 """
 
 import argparse
+import ast
 import json
 import math
 import os
@@ -28,6 +29,10 @@ def main():
     p.add_argument("--train_limit", type=int, default=4000)
     p.add_argument("--pretrain_lr", type=float, default=1e-3)
     p.add_argument("--initial_alpha", type=float, default=None)
+    p.add_argument("--pretrained", default=None,
+                   help="weights file: loaded if it exists, else written after pretraining")
+    p.add_argument("--set", action="append", default=[],
+                   help="model override key=value for the RL model (repeatable)")
     p.add_argument("--test_limit", type=int, default=500)
     p.add_argument("--out", default="/tmp/adaglimpse_evidence")
     a = p.parse_args()
@@ -39,17 +44,27 @@ def main():
     log = {"preset": name}
     t0 = time.time()
     pre = keras_glimpse.build(name, stage="pretrain", seed=0, compile=False)
-    steps = a.train_limit // 64
-    # Half-epoch linear warm-up, then cosine decay to 1% (a short ViT run needs the warm-up).
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, steps * a.pretrain_epochs, alpha=1e-2, warmup_target=a.pretrain_lr,
-        warmup_steps=steps // 2)
-    pre.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4))
-    h = pre.fit(train, epochs=a.pretrain_epochs, verbose=2)
-    log["pretrain"] = {k: float(v[-1]) for k, v in h.history.items()}
-    log["pretrain_s"] = time.time() - t0
+    if a.pretrained and os.path.exists(a.pretrained):
+        pre.load_weights(a.pretrained)
+        log["pretrained_from"] = a.pretrained
+    else:
+        steps = a.train_limit // 64
+        # Half-epoch linear warm-up, then cosine decay to 1% (a short ViT run needs it).
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, steps * a.pretrain_epochs, alpha=1e-2, warmup_target=a.pretrain_lr,
+            warmup_steps=steps // 2)
+        pre.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4))
+        h = pre.fit(train, epochs=a.pretrain_epochs, verbose=2)
+        log["pretrain"] = {k: float(v[-1]) for k, v in h.history.items()}
+        log["pretrain_s"] = time.time() - t0
+        if a.pretrained:
+            pre.save_weights(a.pretrained)
     print("pretrain done", log, flush=True)
     extra = {} if a.initial_alpha is None else {"initial_alpha": a.initial_alpha}
+    for item in a.set:
+        key, value = item.split("=", 1)
+        extra[key] = ast.literal_eval(value)
+    log["overrides"] = extra
     model = keras_glimpse.build(name, seed=0, compile=False, freeze_backbone_epochs=100, **extra)
     model.set_weights(pre.get_weights())
     # set_weights also copied the pretrain model's log_alpha (log 1.0): restore the temperature.

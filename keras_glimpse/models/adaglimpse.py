@@ -112,6 +112,12 @@ class AdaGlimpse(GlimpseModel):
         freeze_backbone_epochs: RL-only epochs before alternation (10).
         backbone_training: `"alternating"` or `"rl_only"`.
         reward_type: `"diff"` (default) or `"simple"`.
+        reward_scale: multiplies the reward in the SAC target (1 = the
+            original). Small per-step rewards (a change of class probability
+            of a few hundredths) are otherwise swamped by `alpha * log pi`
+            in short runs.
+        rl_iters_per_step: SAC updates per glimpse step (the original's
+            `--rl-iters-per-step`, default 1).
         early_stop_threshold: None or a probability (classification eval).
         exclude_rl_inputs: state parts hidden from the agent (ablation).
         pixel_mean, pixel_std: per-channel normalisation of the input images
@@ -144,7 +150,8 @@ class AdaGlimpse(GlimpseModel):
                  hidden_units=256, gamma=0.99, tau=0.005, target_entropy=None,
                  initial_alpha=1.0, replay_capacity=10000, rl_batch_size=128,
                  init_random_steps=10000, freeze_backbone_epochs=10,
-                 backbone_training="alternating", reward_type="diff",
+                 backbone_training="alternating", reward_type="diff", reward_scale=1.0,
+                 rl_iters_per_step=1,
                  early_stop_threshold=None, exclude_rl_inputs=(), pixel_mean=None,
                  pixel_std=None, stage="rl", seed=None, **kwargs):
         if task not in TASKS:
@@ -173,6 +180,12 @@ class AdaGlimpse(GlimpseModel):
             raise ValueError(
                 f"`backbone_training` must be one of {BACKBONE_TRAINING}; received "
                 f"{backbone_training!r}.")
+        if isinstance(rl_iters_per_step, bool) or not isinstance(rl_iters_per_step, int) \
+                or rl_iters_per_step <= 0:
+            raise ValueError(f"`rl_iters_per_step` must be a positive integer; received "
+                             f"{rl_iters_per_step!r}.")
+        if not float(reward_scale) > 0.0:
+            raise ValueError(f"`reward_scale` must be > 0; received {reward_scale!r}.")
         if reward_type not in ("diff", "simple"):
             raise ValueError(f"`reward_type` must be 'diff' or 'simple'; received {reward_type!r}.")
         if early_stop_threshold is not None and not 0.0 < float(early_stop_threshold) <= 1.0:
@@ -206,6 +219,8 @@ class AdaGlimpse(GlimpseModel):
         self.freeze_backbone_epochs = int(freeze_backbone_epochs)
         self.backbone_training = backbone_training
         self.reward_type = reward_type
+        self.reward_scale = float(reward_scale)
+        self.rl_iters_per_step = rl_iters_per_step
         self.early_stop_threshold = (None if early_stop_threshold is None
                                      else float(early_stop_threshold))
         self.exclude_rl_inputs = tuple(exclude_rl_inputs)
@@ -577,7 +592,8 @@ class AdaGlimpse(GlimpseModel):
             (self.target_critic1, self.target_critic2), self.log_alpha,
             {"actor": self.actor_optimizer, "critic": self.critic_optimizer,
              "alpha": self.alpha_optimizer},
-            gamma=self.gamma, tau=self.tau, target_entropy=target_entropy)
+            gamma=self.gamma, tau=self.tau, target_entropy=target_entropy,
+            reward_scale=self.reward_scale)
 
     def _rl_step(self, images, targets):
         if self.replay_buffer is None:
@@ -595,7 +611,8 @@ class AdaGlimpse(GlimpseModel):
                 self.replay_buffer.add({
                     "observation": prev_state, "action": prev_action, "reward": reward,
                     "next_observation": state, "terminated": term})
-                metrics = self.sac_update(self.replay_buffer.sample(self.rl_batch_size))
+                for _ in range(self.rl_iters_per_step):
+                    metrics = self.sac_update(self.replay_buffer.sample(self.rl_batch_size))
                 for k in ("critic_loss", "actor_loss", "alpha", "q"):
                     self._trackers[k].update_state(metrics[k])
                 self._trackers["reward"].update_state(reward)
@@ -767,6 +784,7 @@ class AdaGlimpse(GlimpseModel):
             init_random_steps=self.init_random_steps,
             freeze_backbone_epochs=self.freeze_backbone_epochs,
             backbone_training=self.backbone_training, reward_type=self.reward_type,
+            reward_scale=self.reward_scale, rl_iters_per_step=self.rl_iters_per_step,
             early_stop_threshold=self.early_stop_threshold,
             exclude_rl_inputs=list(self.exclude_rl_inputs), pixel_mean=self.pixel_mean,
             pixel_std=self.pixel_std, stage=self.stage, seed=self.seed)

@@ -4,6 +4,17 @@ import keras
 import tensorflow as tf
 
 
+def _local(variable):
+    """This replica's own copy of a per-replica (`ON_READ`) variable.
+
+    `SyncOnReadVariable` implements neither `scatter_nd_update` nor a sparse
+    gather in replica context; its per-replica component is a plain resource
+    variable that does. Outside a strategy this is the variable itself.
+    """
+    get = getattr(variable, "_get_on_device_or_primary", None)
+    return get() if get is not None else variable
+
+
 class ReplayBuffer:
     """Ring buffer of transitions held in `tf.Variable`s (no host round trip).
 
@@ -55,23 +66,24 @@ class ReplayBuffer:
     @property
     def size(self):
         """Number of transitions stored (int32 tensor)."""
-        return self._size.read_value()
+        return _local(self._size).read_value()
 
     def add(self, transitions):
         """Appends a batch of transitions (a nest matching `spec`, leading batch axis)."""
         flat = tf.nest.flatten(transitions)
         tf.nest.assert_same_structure(self.spec, transitions)
         n = tf.shape(flat[0])[0]
-        idx = (self._pointer + tf.range(n)) % self.capacity
+        pointer, size = _local(self._pointer), _local(self._size)
+        idx = (pointer.read_value() + tf.range(n)) % self.capacity
         for var, value in zip(self._storage, flat):
-            var.scatter_nd_update(idx[:, None], tf.cast(value, var.dtype))
-        self._pointer.assign((self._pointer + n) % self.capacity)
-        self._size.assign(tf.minimum(self._size + n, self.capacity))
+            _local(var).scatter_nd_update(idx[:, None], tf.cast(value, var.dtype))
+        pointer.assign((pointer.read_value() + n) % self.capacity)
+        size.assign(tf.minimum(size.read_value() + n, self.capacity))
 
     def sample(self, batch_size):
         """`batch_size` transitions drawn uniformly with replacement (empty buffer: slot 0)."""
-        size = tf.maximum(self._size.read_value(), 1)
+        size = tf.maximum(_local(self._size).read_value(), 1)
         u = keras.random.uniform((batch_size,), seed=self.seed_generator)
         idx = tf.minimum(tf.cast(tf.floor(u * tf.cast(size, tf.float32)), tf.int32), size - 1)
-        flat = [tf.gather(var, idx) for var in self._storage]
+        flat = [_local(var).sparse_read(idx) for var in self._storage]
         return tf.nest.pack_sequence_as(self.spec, flat)

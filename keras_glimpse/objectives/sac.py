@@ -3,7 +3,8 @@
 The terms follow SAC "v2" as configured by AdaGlimpse (twin Q-nets with
 target copies, no V-net, learned temperature, TD(0)):
 
-- `td_target`: `y = r + gamma (1 - terminated) [min_j Qbar_j(s', a') - alpha log pi(a'|s')]`
+- `td_target`: `y = c r + gamma (1 - terminated) [min_j Qbar_j(s', a') - alpha log pi(a'|s')]`
+  (`c` = `reward_scale`, 1 in AdaGlimpse; TF-Agents calls it `reward_scale_factor`)
 - `critic_loss`: `sum_j (Q_j(s, a) - y)^2` (plain squared error, no 1/2)
 - `actor_loss`: `alpha log pi(a~|s) - min_j Q_j(s, a~)`
 - `temperature_loss`: `-log_alpha (log pi(a~|s) + H_target)`
@@ -27,7 +28,8 @@ import tensorflow as tf
 from keras_glimpse.objectives.reinforce import reduce_loss  # noqa: F401  (one global-batch mean)
 
 
-def td_target(rewards, next_q1, next_q2, next_log_prob, alpha, terminated, gamma=0.99):
+def td_target(rewards, next_q1, next_q2, next_log_prob, alpha, terminated, gamma=0.99,
+              reward_scale=1.0):
     """Soft TD(0) target per example (no gradient).
 
     Args:
@@ -37,6 +39,9 @@ def td_target(rewards, next_q1, next_q2, next_log_prob, alpha, terminated, gamma
         alpha: scalar temperature `exp(log_alpha)`.
         terminated: `(B,)` 1 where `s'` is terminal (not bootstrapped).
         gamma: discount.
+        reward_scale: multiplies the rewards. Raising it is the same as
+            lowering the temperature's weight against the return; it helps
+            when per-step rewards are small next to `alpha * log pi`.
 
     Returns:
         `(B,)` targets, wrapped in `stop_gradient`.
@@ -45,7 +50,7 @@ def td_target(rewards, next_q1, next_q2, next_log_prob, alpha, terminated, gamma
     dtype = rewards.dtype
     soft_value = tf.minimum(next_q1, next_q2) - tf.cast(alpha, dtype) * next_log_prob
     not_done = 1.0 - tf.cast(terminated, dtype)
-    return tf.stop_gradient(rewards + gamma * not_done * soft_value)
+    return tf.stop_gradient(reward_scale * rewards + gamma * not_done * soft_value)
 
 
 def critic_loss(q1, q2, target):
@@ -85,7 +90,7 @@ def _variables(module):
 
 
 def sac_update(batch, actor, critics, target_critics, log_alpha, optimizers, gamma=0.99,
-               tau=0.005, target_entropy=-3.0, global_batch_size=None):
+               tau=0.005, target_entropy=-3.0, global_batch_size=None, reward_scale=1.0):
     """One SAC iteration: actor step, critic step, temperature step, target update.
 
     Args:
@@ -101,6 +106,7 @@ def sac_update(batch, actor, critics, target_critics, log_alpha, optimizers, gam
         optimizers: dict with `"actor"`, `"critic"`, `"alpha"` optimizers.
         gamma: discount. tau: Polyak rate. target_entropy: H_target (-A).
         global_batch_size: for the loss reduction (default: replicas x B).
+        reward_scale: see `td_target`.
 
     Returns:
         dict of scalar metrics: `actor_loss`, `critic_loss`, `alpha_loss`,
@@ -128,7 +134,8 @@ def sac_update(batch, actor, critics, target_critics, log_alpha, optimizers, gam
     next_action = tf.stop_gradient(next_pi["action"])
     tq1 = target_critics[0](nxt, next_action)
     tq2 = target_critics[1](nxt, next_action)
-    y = td_target(rew, tq1, tq2, tf.stop_gradient(next_pi["log_prob"]), alpha, term, gamma)
+    y = td_target(rew, tq1, tq2, tf.stop_gradient(next_pi["log_prob"]), alpha, term, gamma,
+                  reward_scale)
     with tf.GradientTape() as tape:
         q1 = q1_net(obs, act)
         q2 = q2_net(obs, act)

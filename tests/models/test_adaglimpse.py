@@ -1,11 +1,13 @@
 import os
 import tempfile
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import assert_config_roundtrip, assert_export_roundtrip, assert_keras_roundtrip
+from helpers import (assert_config_roundtrip, assert_export_roundtrip, assert_keras_roundtrip,
+                     assert_replica_equivalence)
 from keras_glimpse.models.adaglimpse import AdaGlimpse, rewards_from_scores
 
 TINY = dict(image_shape=(16, 16, 1), num_glimpses=2, grid_size=1, patch_size=8,
@@ -83,6 +85,41 @@ def test_rl_step_updates_agent_only_and_fills_buffer():
     assert _changed(actor, m.actor.trainable_variables)
     assert _changed(critic, m.critic_variables)
     assert _changed(target, m.target_critic1.weights)
+
+
+def test_rl_iters_per_step_runs_that_many_sac_updates():
+    m = _model(rl_iters_per_step=3, reward_scale=10.0)
+    m.compile(run_eagerly=True)
+    m._phase = "rl"
+    m.train_step((_images(), None))
+    # T=2 glimpse steps, 3 SAC iterations each, one optimizer step per iteration.
+    assert int(m.critic_optimizer.iterations) == 6
+    assert int(m.actor_optimizer.iterations) == 6
+    with pytest.raises(ValueError, match="rl_iters_per_step"):
+        AdaGlimpse(**{**TINY, "rl_iters_per_step": 0})
+    with pytest.raises(ValueError, match="reward_scale"):
+        AdaGlimpse(**{**TINY, "reward_scale": 0.0})
+
+
+def test_full_rl_train_step_one_vs_two_replicas():
+    """The whole RL step (episode, per-replica replay buffer, SAC updates) under
+    MirroredStrategy equals one device. All images of the batch are the same, so
+    every stored transition is the same and the per-replica buffers sample the
+    same data as the single one: any error in the cross-replica reduction of the
+    SAC losses (a sum instead of a mean, a missing all-reduce) shows up."""
+    x = tf.tile(_images(1), [4, 1, 1, 1])
+
+    def build():
+        m = _model(freeze_backbone_epochs=5)
+        # Plain SGD: Adam would hide a factor-2 gradient error (it is scale invariant).
+        m.compile(optimizer=keras.optimizers.SGD(0.1),
+                  **{f"{k}_optimizer": keras.optimizers.SGD(0.1)
+                     for k in ("actor", "critic", "alpha")})
+        return m
+
+    single, mirrored = assert_replica_equivalence(build, x, steps=2, atol=1e-5, rtol=1e-4)
+    steps = [int(keras.ops.convert_to_numpy(m.rl_steps)) for m in (single, mirrored)]
+    assert steps == [4, 4]
 
 
 def test_backbone_and_pretrain_steps_update_backbone_only():

@@ -13,6 +13,11 @@ def test_td_target_hand_computed():
                       tf.constant([-1.0, 0.5]), 0.5, tf.constant([0.0, 1.0]), gamma=0.9)
     # 1 + 0.9 * (min(2, 1.5) - 0.5 * -1) = 2.8 ; terminated -> r only.
     np.testing.assert_allclose(y, [2.8, 0.5], rtol=1e-6)
+    scaled = sac.td_target(tf.constant([1.0, 0.5]), tf.constant([2.0, 3.0]),
+                           tf.constant([1.5, 4.0]), tf.constant([-1.0, 0.5]), 0.5,
+                           tf.constant([0.0, 1.0]), gamma=0.9, reward_scale=10.0)
+    # Only the reward is scaled: 10 + 0.9 * 2 = 11.8 ; terminated -> 10 * 0.5.
+    np.testing.assert_allclose(scaled, [11.8, 5.0], rtol=1e-6)
 
 
 def test_critic_loss_no_half_sum_of_two():

@@ -79,10 +79,17 @@ def main():
     log["rl_s"] = time.time() - t1
     for pol in ("random", "grid", "actor"):
         log[f"after_rl_{pol}"] = model.evaluate_policy(test, policy=pol)
+    x, y = next(iter(test))
+    boxes = model.rollout(x)["boxes"].numpy()  # (B, T, 4) greedy
+    side = boxes[..., 2] - boxes[..., 0]
+    centre = (boxes[..., :2] + boxes[..., 2:]) / 2
+    # How image-dependent is the greedy policy? Spread across test images, per step.
+    log["greedy_boxes"] = {"side_mean": side.mean(0).round(1).tolist(),
+                           "side_std": side.std(0).round(1).tolist(),
+                           "centre_std": centre.std(0).mean(-1).round(1).tolist()}
     print(json.dumps(log, indent=1), flush=True)
     with open(os.path.join(a.out, f"{a.task}.json"), "w") as f:
         json.dump(log, f, indent=1)
-    x, y = next(iter(test))
     model.visualize(x[:3], y[:3], os.path.join(a.out, a.task))
 
 

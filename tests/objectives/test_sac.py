@@ -197,3 +197,24 @@ def test_replay_buffer_only_samples_filled_slots():
     buf.add({"r": tf.constant([7.0, 8.0])})
     draws = buf.sample(200)["r"].numpy()
     assert set(np.unique(draws)) == {7.0, 8.0}
+
+
+def test_replay_buffer_keeps_one_buffer_per_replica():
+    """Under MirroredStrategy each replica stores and samples its own shard."""
+    strategy = two_cpu_strategy()
+    with strategy.scope():
+        buf = ReplayBuffer({"r": tf.TensorSpec((), tf.float32)}, capacity=8, seed=0)
+    ds = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices(tf.constant([1.0, 2.0, 10.0, 20.0])).batch(4))
+
+    @tf.function
+    def step(r):
+        def replica(x):
+            buf.add({"r": x})
+            return buf.sample(50)["r"], buf.size
+        return strategy.run(replica, args=(r,))
+
+    draws, sizes = step(next(iter(ds)))
+    first, second = [v.numpy() for v in strategy.experimental_local_results(draws)]
+    assert set(np.unique(first)) <= {1.0, 2.0} and set(np.unique(second)) <= {10.0, 20.0}
+    assert [int(s) for s in strategy.experimental_local_results(sizes)] == [2, 2]

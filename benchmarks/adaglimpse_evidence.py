@@ -16,9 +16,21 @@ import time
 os.environ.setdefault("KERAS_GLIMPSE_OFFLINE", "1")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 import keras_glimpse  # noqa: E402
 from keras_glimpse.data.elastic_digits import make_dataset  # noqa: E402
+
+
+def evaluate(model, test, policy, repeats=5):
+    """`evaluate_policy`; the random policy is averaged over `repeats` passes (mean, std)."""
+    if policy != "random":
+        return model.evaluate_policy(test, policy=policy)
+    runs = [model.evaluate_policy(test, policy=policy) for _ in range(repeats)]
+    key = "accuracy" if "accuracy" in runs[0] else "rmse"
+    values = np.array([r[key] for r in runs])
+    return {key: float(values.mean()), f"{key}_std": float(values.std()), "repeats": repeats,
+            "count": runs[0]["count"]}
 
 
 def main():
@@ -31,6 +43,12 @@ def main():
     p.add_argument("--initial_alpha", type=float, default=None)
     p.add_argument("--pretrained", default=None,
                    help="weights file: loaded if it exists, else written after pretraining")
+    p.add_argument("--rl_weights", default=None,
+                   help="weights of an RL-trained model: loaded instead of running RL")
+    p.add_argument("--backbone_epochs", type=int, default=0,
+                   help="after RL, fine-tune the backbone K epochs on the agent's glimpses, and "
+                        "a copy of the pretrained backbone K epochs on random glimpses")
+    p.add_argument("--backbone_lr", type=float, default=1e-4)
     p.add_argument("--set", action="append", default=[],
                    help="model override key=value for the RL model (repeatable)")
     p.add_argument("--test_limit", type=int, default=500)
@@ -71,14 +89,18 @@ def main():
     model.log_alpha.assign(math.log(model.initial_alpha))
     model.compile()
     for pol in ("random", "grid", "actor"):
-        log[f"before_rl_{pol}"] = model.evaluate_policy(test, policy=pol)
+        log[f"before_rl_{pol}"] = evaluate(model, test, pol)
     print(log, flush=True)
     t1 = time.time()
-    h = model.fit(train, epochs=a.rl_epochs, verbose=2)
-    log["rl"] = {k: [float(x) for x in v] for k, v in h.history.items()}
+    if a.rl_weights:
+        model.load_weights(a.rl_weights)
+    else:
+        h = model.fit(train, epochs=a.rl_epochs, verbose=2)
+        log["rl"] = {k: [float(x) for x in v] for k, v in h.history.items()}
+        model.save_weights(os.path.join(a.out, f"{a.task}_rl.weights.h5"))
     log["rl_s"] = time.time() - t1
     for pol in ("random", "grid", "actor"):
-        log[f"after_rl_{pol}"] = model.evaluate_policy(test, policy=pol)
+        log[f"after_rl_{pol}"] = evaluate(model, test, pol)
     x, y = next(iter(test))
     boxes = model.rollout(x)["boxes"].numpy()  # (B, T, 4) greedy
     side = boxes[..., 2] - boxes[..., 0]
@@ -88,6 +110,24 @@ def main():
                            "side_std": side.std(0).round(1).tolist(),
                            "centre_std": centre.std(0).mean(-1).round(1).tolist()}
     print(json.dumps(log, indent=1), flush=True)
+    with open(os.path.join(a.out, f"{a.task}.json"), "w") as f:
+        json.dump(log, f, indent=1)
+    if a.backbone_epochs:
+        # Each policy gets its own backbone, fine-tuned for the same number of epochs on the
+        # glimpses it takes: the agent's (the original's backbone epochs) or random ones
+        # (pretraining continued). The agent is frozen during the backbone epochs.
+        t2 = time.time()
+        model.current_phase = lambda: "backbone"
+        model.compile(optimizer=keras.optimizers.AdamW(a.backbone_lr, weight_decay=1e-4))
+        model.fit(train, epochs=a.backbone_epochs, verbose=2)
+        pre.compile(optimizer=keras.optimizers.AdamW(a.backbone_lr, weight_decay=1e-4))
+        pre.fit(train, epochs=a.backbone_epochs, verbose=2)
+        log["backbone_s"] = time.time() - t2
+        log["tuned_actor"] = model.evaluate_policy(test, policy="actor")
+        log["tuned_actor_backbone_random"] = evaluate(model, test, "random")
+        for pol in ("random", "grid"):
+            log[f"tuned_{pol}"] = evaluate(pre, test, pol)
+        print(json.dumps({k: v for k, v in log.items() if k.startswith("tuned")}), flush=True)
     with open(os.path.join(a.out, f"{a.task}.json"), "w") as f:
         json.dump(log, f, indent=1)
     model.visualize(x[:3], y[:3], os.path.join(a.out, a.task))

@@ -3,7 +3,8 @@
 import keras
 import tensorflow as tf
 
-from keras_glimpse.backbones.residual_block import BasicBlock, batch_norm, he_normal
+from keras_glimpse.backbones.residual_block import BasicBlock, batch_norm, build_blocks, he_normal
+from keras_glimpse.validation import positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -68,9 +69,7 @@ class CifarResNet(keras.layers.Layer):
                 )
             n = (depth - 2) // 6
         else:
-            if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
-                raise ValueError(
-                    f"`blocks` must be a positive integer; received blocks={blocks!r}.")
+            positive_int("blocks", blocks)
             n = blocks
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(
                 num_classes, int) or num_classes < 1):
@@ -108,11 +107,7 @@ class CifarResNet(keras.layers.Layer):
         self.stem.build(shape)
         shape = self.stem.compute_output_shape(shape)
         self.stem_bn.build(shape)
-        for block in self.residual_blocks:
-            block.build(shape)
-            h = None if shape[1] is None else -(-shape[1] // block.stride)
-            w = None if shape[2] is None else -(-shape[2] // block.stride)
-            shape = (shape[0], h, w, block.filters)
+        shape = build_blocks(self.residual_blocks, shape)
         if self.classifier is not None:
             self.classifier.build((shape[0], self.widths[-1]))
         self.built = True

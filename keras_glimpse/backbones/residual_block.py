@@ -17,6 +17,16 @@ def batch_norm(synchronized, name):
                                            synchronized=synchronized, name=name)
 
 
+def build_blocks(blocks, shape):
+    """Builds a stack of `BasicBlock`s in order; returns the NHWC output shape."""
+    for block in blocks:
+        block.build(shape)
+        h = None if shape[1] is None else -(-shape[1] // block.stride)
+        w = None if shape[2] is None else -(-shape[2] // block.stride)
+        shape = (shape[0], h, w, block.filters)
+    return shape
+
+
 class BasicBlock(keras.layers.Layer):
     """Two 3x3 conv+BN with a residual shortcut, ReLU after the sum.
 

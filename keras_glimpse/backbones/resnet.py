@@ -5,7 +5,7 @@ import os
 import keras
 import tensorflow as tf
 
-from keras_glimpse.backbones.residual_block import BasicBlock, batch_norm, he_normal
+from keras_glimpse.backbones.residual_block import BasicBlock, batch_norm, build_blocks, he_normal
 
 
 _BASIC_BLOCKS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
@@ -149,11 +149,7 @@ class ResNet(keras.layers.Layer):
             if self.stem_type == "imagenet":
                 shape = (shape[0], None if shape[1] is None else -(-shape[1] // 2),
                          None if shape[2] is None else -(-shape[2] // 2), shape[3])
-            for block in self.residual_blocks:
-                block.build(shape)
-                h = None if shape[1] is None else -(-shape[1] // block.stride)
-                w = None if shape[2] is None else -(-shape[2] // block.stride)
-                shape = (shape[0], h, w, block.filters)
+            shape = build_blocks(self.residual_blocks, shape)
         if self.classifier is not None:
             self.classifier.build((shape[0], self._features))
         self.built = True

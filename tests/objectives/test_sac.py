@@ -108,7 +108,7 @@ BATCH = {
 }
 
 
-def _expected(lr=0.1, gamma=0.99, tau=0.005, h=-3.0):
+def _expected(lr=0.1, gamma=0.99, tau=0.005, h=-3.0, reward_scale=1.0):
     s, a = BATCH["observation"][:, 0], BATCH["action"][:, 0]
     r, s2, d = BATCH["reward"], BATCH["next_observation"][:, 0], BATCH["terminated"]
     k, w1, v1, w2, v2, alpha = 0.5, 1.0, 2.0, 0.5, 1.0, 1.0
@@ -121,7 +121,7 @@ def _expected(lr=0.1, gamma=0.99, tau=0.005, h=-3.0):
     # Critic with the updated actor at s'.
     a2 = k_new * s2
     logp2 = -0.5 * a2**2
-    y = r + gamma * (1 - d) * (np.minimum(w1 * s2 + v1 * a2, w2 * s2 + v2 * a2) - alpha * logp2)
+    y = reward_scale * r + gamma * (1 - d) * (np.minimum(w1 * s2 + v1 * a2, w2 * s2 + v2 * a2) - alpha * logp2)
     q1, q2 = w1 * s + v1 * a, w2 * s + v2 * a
     loss_critic = np.mean((q1 - y) ** 2 + (q2 - y) ** 2)
     w1_new = w1 - lr * np.mean(2 * (q1 - y) * s)
@@ -148,6 +148,17 @@ def test_sac_update_matches_hand_computation():
     np.testing.assert_allclose(targets[0].w, e["target_w1"], rtol=1e-6)
     # Target copies were not trained by the critic optimizer.
     np.testing.assert_allclose(targets[1].v, 0.995 * 1.0 + 0.005 * e["v2"], rtol=1e-6)
+
+
+def test_sac_update_scales_rewards_in_the_critic_target_only():
+    actor, critics, targets, log_alpha, opts = _make_agent()
+    metrics = sac.sac_update(tf.nest.map_structure(tf.constant, BATCH), actor, critics, targets,
+                             log_alpha, opts, reward_scale=3.0)
+    e = _expected(reward_scale=3.0)
+    np.testing.assert_allclose(metrics["critic_loss"], e["loss_critic"], rtol=1e-5)
+    np.testing.assert_allclose(critics[0].w, e["w1"], rtol=1e-5)
+    np.testing.assert_allclose(actor.k, e["k"], rtol=1e-5)  # the actor step does not see r
+    assert not np.isclose(e["loss_critic"], _expected()["loss_critic"])
 
 
 def test_sac_update_one_vs_two_replicas():

@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_glimpse.validation import positive_int, check_seed
+
 _MODES = ("sample", "greedy")
 _EPS = 1e-7
 
@@ -62,15 +64,11 @@ class BernoulliPatchHead(keras.layers.Layer):
 
     def __init__(self, num_patches, alpha=0.8, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_patches, bool) or not isinstance(num_patches, int) or num_patches <= 0:
-            raise ValueError(
-                f"`num_patches` must be a positive integer; received num_patches={num_patches!r}."
-            )
+        positive_int("num_patches", num_patches)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (
                 0.5 <= alpha <= 1.0):
             raise ValueError(f"`alpha` must be a number in [0.5, 1]; received alpha={alpha!r}.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None; received seed={seed!r}.")
+        check_seed(seed)
         self.num_patches = num_patches
         self.alpha = float(alpha)
         self.seed = seed

@@ -4,11 +4,7 @@ import keras
 import tensorflow as tf
 
 from keras_glimpse.layers.roi_align import RoiAlign
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
+from keras_glimpse.validation import positive_int, check_seed
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -61,15 +57,14 @@ class BoxEmbedding(keras.layers.Layer):
     def __init__(self, embedding_dim=512, hidden_units=1024, dropout=0.5, pooling_size=5,
                  spatial_scale=15 / 84, sampling_ratio=2, seed=None, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("embedding_dim", embedding_dim)
-        _check_positive_int("hidden_units", hidden_units)
-        _check_positive_int("pooling_size", pooling_size)
-        _check_positive_int("sampling_ratio", sampling_ratio)
+        positive_int("embedding_dim", embedding_dim)
+        positive_int("hidden_units", hidden_units)
+        positive_int("pooling_size", pooling_size)
+        positive_int("sampling_ratio", sampling_ratio)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
                 0.0 <= dropout < 1.0):
             raise ValueError(f"`dropout` must be a float in [0, 1); received dropout={dropout!r}.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None; received seed={seed!r}.")
+        check_seed(seed)
         self.embedding_dim = embedding_dim
         self.hidden_units = hidden_units
         self.dropout = float(dropout)

@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_glimpse.validation import positive_int, check_seed
+
 _MODES = ("sample", "greedy")
 _MASK_VALUE = -1e9
 
@@ -67,25 +69,15 @@ class CategoricalHead(keras.layers.Layer):
     def __init__(self, num_actions, hidden_units=None, zero_init_last_inputs=0, seed=None,
                  **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_actions, bool) or not isinstance(num_actions, int) or num_actions < 1:
-            raise ValueError(
-                f"`num_actions` must be a positive integer; received num_actions={num_actions!r}."
-            )
-        if hidden_units is not None and (isinstance(hidden_units, bool)
-                                         or not isinstance(hidden_units, int)
-                                         or hidden_units <= 0):
-            raise ValueError(
-                "`hidden_units` must be a positive integer or None; received "
-                f"hidden_units={hidden_units!r}."
-            )
+        positive_int("num_actions", num_actions)
+        positive_int("hidden_units", hidden_units, allow_none=True)
         if (isinstance(zero_init_last_inputs, bool) or not isinstance(zero_init_last_inputs, int)
                 or zero_init_last_inputs < 0):
             raise ValueError(
                 "`zero_init_last_inputs` must be a non-negative integer; received "
                 f"zero_init_last_inputs={zero_init_last_inputs!r}."
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None; received seed={seed!r}.")
+        check_seed(seed)
         self.num_actions = num_actions
         self.hidden_units = hidden_units
         self.zero_init_last_inputs = zero_init_last_inputs

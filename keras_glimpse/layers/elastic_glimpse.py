@@ -3,10 +3,7 @@
 import keras
 import tensorflow as tf
 
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
+from keras_glimpse.validation import positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -65,10 +62,10 @@ class ElasticGlimpse(keras.layers.Layer):
 
     def __init__(self, grid_size=2, patch_size=16, min_size=None, max_size_ratio=1.0, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("grid_size", grid_size)
-        _check_positive_int("patch_size", patch_size)
+        positive_int("grid_size", grid_size)
+        positive_int("patch_size", patch_size)
         if min_size is not None:
-            _check_positive_int("min_size", min_size)
+            positive_int("min_size", min_size)
             if min_size < grid_size:
                 raise ValueError(
                     f"`min_size` must be at least `grid_size` ({grid_size}) so that every "

@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse.validation import positive_int
+
 
 def sincos_1d(positions, dim, temperature=10000.0):
     """MAE-style 1-D sin-cos encoding: `dim/2` sines then `dim/2` cosines.
@@ -86,9 +88,7 @@ class ElasticPositionEncoding(keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0 or dim % 8:
             raise ValueError(f"`dim` must be a positive multiple of 8; received dim={dim!r}.")
-        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size <= 0:
-            raise ValueError(
-                f"`patch_size` must be a positive integer; received patch_size={patch_size!r}.")
+        positive_int("patch_size", patch_size)
         if not float(temperature) > 1.0:
             raise ValueError(f"`temperature` must be > 1; received temperature={temperature!r}.")
         self.dim = dim

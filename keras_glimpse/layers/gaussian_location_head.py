@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_glimpse.validation import positive_int, check_seed
+
 _MODES = ("sample", "greedy")
 
 
@@ -68,15 +70,8 @@ class GaussianLocationHead(keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(std, bool) or not isinstance(std, (int, float)) or not std > 0:
             raise ValueError(f"`std` must be a positive number; received std={std!r}.")
-        if hidden_units is not None and (isinstance(hidden_units, bool)
-                                         or not isinstance(hidden_units, int)
-                                         or hidden_units <= 0):
-            raise ValueError(
-                "`hidden_units` must be a positive integer or None; received "
-                f"hidden_units={hidden_units!r}."
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None; received seed={seed!r}.")
+        positive_int("hidden_units", hidden_units, allow_none=True)
+        check_seed(seed)
         self.std = float(std)
         self.hidden_units = hidden_units
         self.seed = seed

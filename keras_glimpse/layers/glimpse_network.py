@@ -4,11 +4,7 @@ import math
 
 import keras
 
-
-def _check_units(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
-    return value
+from keras_glimpse.validation import positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -52,9 +48,9 @@ class GlimpseNetwork(keras.layers.Layer):
 
     def __init__(self, glimpse_units=128, location_units=128, output_units=256, **kwargs):
         super().__init__(**kwargs)
-        self.glimpse_units = _check_units("glimpse_units", glimpse_units)
-        self.location_units = _check_units("location_units", location_units)
-        self.output_units = _check_units("output_units", output_units)
+        self.glimpse_units = positive_int("glimpse_units", glimpse_units)
+        self.location_units = positive_int("location_units", location_units)
+        self.output_units = positive_int("output_units", output_units)
         self.glimpse_dense = keras.layers.Dense(glimpse_units, activation="relu",
                                                 name="glimpse_dense")
         self.location_dense = keras.layers.Dense(location_units, activation="relu",

@@ -4,10 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
+from keras_glimpse.validation import positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -60,9 +57,9 @@ class GridGlimpse(keras.layers.Layer):
 
     def __init__(self, image_size, patch_size, stride, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("image_size", image_size)
-        _check_positive_int("patch_size", patch_size)
-        _check_positive_int("stride", stride)
+        positive_int("image_size", image_size)
+        positive_int("patch_size", patch_size)
+        positive_int("stride", stride)
         if patch_size > image_size:
             raise ValueError(
                 f"`patch_size` must not exceed `image_size`; received patch_size={patch_size}, "

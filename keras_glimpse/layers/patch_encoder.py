@@ -2,13 +2,9 @@
 
 import keras
 
+from keras_glimpse.validation import positive_int
+
 _NORMS = ("layer", "batch")
-
-
-def _check_units(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
-    return value
 
 
 def _make_norm(norm, name):
@@ -68,7 +64,7 @@ class PatchEncoder(keras.layers.Layer):
     def __init__(self, embed_dim=64, norm="layer", filters=(64, 128), hidden_units=256,
                  **kwargs):
         super().__init__(**kwargs)
-        self.embed_dim = _check_units("embed_dim", embed_dim)
+        self.embed_dim = positive_int("embed_dim", embed_dim)
         if norm not in _NORMS:
             raise ValueError(f"`norm` must be one of {_NORMS}; received norm={norm!r}.")
         self.norm = norm
@@ -78,9 +74,9 @@ class PatchEncoder(keras.layers.Layer):
                 f"`filters` must be a pair of positive integers; received filters={filters!r}."
             )
         for f in filters:
-            _check_units("filters", f)
+            positive_int("filters", f)
         self.filters = filters
-        self.hidden_units = _check_units("hidden_units", hidden_units)
+        self.hidden_units = positive_int("hidden_units", hidden_units)
 
         self.conv1 = keras.layers.Conv2D(filters[0], 3, padding="same", name="conv1")
         self.norm1 = _make_norm(norm, "norm1")

@@ -3,10 +3,7 @@
 import keras
 import tensorflow as tf
 
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
+from keras_glimpse.validation import positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -56,8 +53,8 @@ class PatchMask(keras.layers.Layer):
 
     def __init__(self, grid_size=4, lr_factor=4, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("grid_size", grid_size)
-        _check_positive_int("lr_factor", lr_factor)
+        positive_int("grid_size", grid_size)
+        positive_int("lr_factor", lr_factor)
         self.grid_size = grid_size
         self.lr_factor = lr_factor
         self._channels = None

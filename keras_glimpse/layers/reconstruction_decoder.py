@@ -5,11 +5,7 @@ import tensorflow as tf
 
 from keras_glimpse.layers.elastic_position_encoding import grid_position_table
 from keras_glimpse.layers.vit_block import ViTBlock
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
+from keras_glimpse.validation import positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -61,14 +57,14 @@ class ReconstructionDecoder(keras.layers.Layer):
                  return_tokens=False, **kwargs):
         super().__init__(**kwargs)
         image_shape = tuple(int(d) for d in image_shape)
-        _positive_int("patch_size", patch_size)
+        positive_int("patch_size", patch_size)
         if len(image_shape) != 3 or image_shape[0] % patch_size or image_shape[1] % patch_size:
             raise ValueError(
                 "`image_shape` must be (H, W, C) with H and W divisible by patch_size="
                 f"{patch_size}; received image_shape={image_shape}.")
-        _positive_int("decoder_dim", decoder_dim)
-        _positive_int("depth", depth)
-        _positive_int("num_heads", num_heads)
+        positive_int("decoder_dim", decoder_dim)
+        positive_int("depth", depth)
+        positive_int("num_heads", num_heads)
         if decoder_dim % 4 or decoder_dim % num_heads:
             raise ValueError(
                 "`decoder_dim` must be divisible by 4 and by num_heads; received "

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_glimpse.validation import positive_int
+
 _CELL_TYPES = ("rnn", "lstm", "gru")
 
 
@@ -55,8 +57,7 @@ class RecurrentCore(keras.layers.Layer):
 
     def __init__(self, units, cell_type="rnn", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-            raise ValueError(f"`units` must be a positive integer; received units={units!r}.")
+        positive_int("units", units)
         if cell_type not in _CELL_TYPES:
             raise ValueError(
                 f"`cell_type` must be one of {_CELL_TYPES}; received cell_type={cell_type!r}."

@@ -4,12 +4,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse.validation import positive_int
+
 _CENTERINGS = ("floor", "bilinear")
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
 
 
 def _window_lines(locations, axis_size, offsets, bilinear):
@@ -84,9 +81,9 @@ class RetinaSensor(keras.layers.Layer):
 
     def __init__(self, glimpse_size, num_scales=1, scale_factor=2, centering="floor", **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("glimpse_size", glimpse_size)
-        _check_positive_int("num_scales", num_scales)
-        _check_positive_int("scale_factor", scale_factor)
+        positive_int("glimpse_size", glimpse_size)
+        positive_int("num_scales", num_scales)
+        positive_int("scale_factor", scale_factor)
         if centering not in _CENTERINGS:
             raise ValueError(
                 f"`centering` must be one of {_CENTERINGS}; received centering={centering!r}."

@@ -3,10 +3,7 @@
 import keras
 import tensorflow as tf
 
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
+from keras_glimpse.validation import positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -57,8 +54,8 @@ class RoiAlign(keras.layers.Layer):
 
     def __init__(self, output_size=5, spatial_scale=15 / 84, sampling_ratio=2, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("output_size", output_size)
-        _check_positive_int("sampling_ratio", sampling_ratio)
+        positive_int("output_size", output_size)
+        positive_int("sampling_ratio", sampling_ratio)
         if (
             isinstance(spatial_scale, bool)
             or not isinstance(spatial_scale, (int, float))

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_glimpse.validation import positive_int
+
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
 class SequenceSummarizer(keras.layers.Layer):
@@ -49,10 +51,7 @@ class SequenceSummarizer(keras.layers.Layer):
     def __init__(self, num_heads=1, dropout=0.1, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # `mask` is an explicit call argument
-        if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
-            raise ValueError(
-                f"`num_heads` must be a positive integer; received num_heads={num_heads!r}."
-            )
+        positive_int("num_heads", num_heads)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
                 or not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1); received dropout={dropout!r}.")

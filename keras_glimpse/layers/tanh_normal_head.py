@@ -6,14 +6,10 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_glimpse.validation import number, positive_int, check_seed
+
 _MODES = ("sample", "greedy")
 _TARGET_STD_AT_ZERO = 0.5
-
-
-def _number(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"`{name}` must be a number; received {name}={value!r}.")
-    return float(value)
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -80,25 +76,15 @@ class TanhNormalHead(keras.layers.Layer):
     def __init__(self, action_dim=3, hidden_units=256, low=0.0, high=1.0, min_std=0.01,
                  seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(action_dim, bool) or not isinstance(action_dim, int) or action_dim <= 0:
-            raise ValueError(
-                f"`action_dim` must be a positive integer; received action_dim={action_dim!r}."
-            )
-        if hidden_units is not None and (isinstance(hidden_units, bool)
-                                         or not isinstance(hidden_units, int)
-                                         or hidden_units <= 0):
-            raise ValueError(
-                "`hidden_units` must be a positive integer or None; received "
-                f"hidden_units={hidden_units!r}."
-            )
-        low, high = _number("low", low), _number("high", high)
+        positive_int("action_dim", action_dim)
+        positive_int("hidden_units", hidden_units, allow_none=True)
+        low, high = number("low", low), number("high", high)
         if not high > low:
             raise ValueError(f"`high` must exceed `low`; received low={low!r}, high={high!r}.")
-        min_std = _number("min_std", min_std)
+        min_std = number("min_std", min_std)
         if not 0.0 <= min_std < _TARGET_STD_AT_ZERO:
             raise ValueError(f"`min_std` must be in [0, 0.5); received min_std={min_std!r}.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None; received seed={seed!r}.")
+        check_seed(seed)
         self.action_dim = action_dim
         self.hidden_units = hidden_units
         self.low = low

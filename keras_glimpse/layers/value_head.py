@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_glimpse.validation import positive_int
+
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
 class ValueHead(keras.layers.Layer):
@@ -34,13 +36,7 @@ class ValueHead(keras.layers.Layer):
 
     def __init__(self, hidden_units=None, **kwargs):
         super().__init__(**kwargs)
-        if hidden_units is not None and (isinstance(hidden_units, bool)
-                                         or not isinstance(hidden_units, int)
-                                         or hidden_units <= 0):
-            raise ValueError(
-                "`hidden_units` must be a positive integer or None; received "
-                f"hidden_units={hidden_units!r}."
-            )
+        positive_int("hidden_units", hidden_units, allow_none=True)
         self.hidden_units = hidden_units
         self.hidden_dense = (keras.layers.Dense(hidden_units, activation="relu",
                                                 name="hidden_dense")

@@ -3,12 +3,9 @@
 import keras
 import tensorflow as tf
 
+from keras_glimpse.validation import positive_int
+
 MASK_VALUE = -1e8
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -54,8 +51,8 @@ class ViTBlock(keras.layers.Layer):
     def __init__(self, dim, num_heads, mlp_ratio=4.0, layer_scale_init=1e-4, qkv_bias=True,
                  epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
-        _positive_int("dim", dim)
-        _positive_int("num_heads", num_heads)
+        positive_int("dim", dim)
+        positive_int("num_heads", num_heads)
         if dim % num_heads:
             raise ValueError(
                 f"`num_heads` must divide `dim`; received dim={dim}, num_heads={num_heads}.")

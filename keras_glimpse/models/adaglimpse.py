@@ -16,6 +16,7 @@ from keras_glimpse.layers.segmentation_decoder import (
 from keras_glimpse.models.glimpse_model import GlimpseModel
 from keras_glimpse.objectives import sac
 from keras_glimpse.objectives.replay_buffer import ReplayBuffer
+from keras_glimpse.validation import positive_int
 
 TASKS = {"reconstruction": "reconstruction", "classification": "classification",
          "segmentation": "segmentation"}
@@ -164,8 +165,7 @@ class AdaGlimpse(GlimpseModel):
         for name, value in (("num_glimpses", num_glimpses), ("grid_size", grid_size),
                             ("patch_size", patch_size), ("replay_capacity", replay_capacity),
                             ("rl_batch_size", rl_batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
+            positive_int(name, value)
         h, w, _ = self.image_shape
         if h % patch_size or w % patch_size:
             raise ValueError(
@@ -180,10 +180,7 @@ class AdaGlimpse(GlimpseModel):
             raise ValueError(
                 f"`backbone_training` must be one of {BACKBONE_TRAINING}; received "
                 f"{backbone_training!r}.")
-        if isinstance(rl_iters_per_step, bool) or not isinstance(rl_iters_per_step, int) \
-                or rl_iters_per_step <= 0:
-            raise ValueError(f"`rl_iters_per_step` must be a positive integer; received "
-                             f"{rl_iters_per_step!r}.")
+        positive_int("rl_iters_per_step", rl_iters_per_step)
         if not float(reward_scale) > 0.0:
             raise ValueError(f"`reward_scale` must be > 0; received {reward_scale!r}.")
         if reward_type not in ("diff", "simple"):

@@ -13,6 +13,7 @@ from keras_glimpse.layers.categorical_head import CategoricalHead
 from keras_glimpse.layers.recurrent_core import RecurrentCore
 from keras_glimpse.models.glimpse_model import GlimpseModel
 from keras_glimpse.objectives import box_dynamics, reinforce, triplet
+from keras_glimpse.validation import positive_int
 
 STAGES = ("pretrain", "joint")
 LOSS_REDUCTIONS = ("sum", "mean")
@@ -119,8 +120,7 @@ class OrdinalLocalizer(GlimpseModel):
             raise ValueError(f"`image_shape` must be square; received image_shape={image_shape}.")
         for name, value in (("num_steps", num_steps), ("hidden_units", hidden_units),
                             ("min_side", min_side)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
+            positive_int(name, value)
         if min_side > self.image_shape[0]:
             raise ValueError(f"`min_side` must be <= the image side; received min_side={min_side}.")
         if loss_reduction not in LOSS_REDUCTIONS:

@@ -19,6 +19,7 @@ from keras_glimpse.objectives.reinforce import (
     reduce_loss,
     self_critical_advantage,
 )
+from keras_glimpse.validation import positive_int
 
 logger = logging.getLogger("keras_glimpse")
 
@@ -203,8 +204,7 @@ class PatchDrop(GlimpseModel):
             raise ValueError(f"`resolution` must be 'hr' or 'lr'; received resolution={resolution!r}.")
         for arg, value in (("num_classes", num_classes), ("grid_size", grid_size),
                            ("lr_factor", lr_factor)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer; received {arg}={value!r}.")
+            positive_int(arg, value)
         h, w, _ = self.image_shape
         if h % grid_size or w % grid_size:
             raise ValueError(

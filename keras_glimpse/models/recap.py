@@ -18,6 +18,7 @@ from keras_glimpse.layers.sequence_summarizer import SequenceSummarizer
 from keras_glimpse.layers.value_head import ValueHead
 from keras_glimpse.models.glimpse_model import GlimpseModel
 from keras_glimpse.objectives import reinforce
+from keras_glimpse.validation import positive_int
 
 STAGES = ("pretrain", "agent")
 POLICIES = ("learned", "random")
@@ -195,8 +196,7 @@ class RECAP(GlimpseModel):
                             ("num_classes", num_classes), ("channels", channels),
                             ("embed_dim", embed_dim), ("gate_units", gate_units),
                             ("policy_units", policy_units), ("value_units", value_units)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}.")
+            positive_int(name, value)
         super().__init__(image_shape=(image_size, image_size, channels),
                          prediction_type="classification", **kwargs)
         if patch_size > image_size:

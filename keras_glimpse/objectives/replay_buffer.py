@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from keras_glimpse.validation import positive_int
+
 
 def _local(variable):
     """This replica's own copy of a per-replica (`ON_READ`) variable.
@@ -48,8 +50,7 @@ class ReplayBuffer:
     """
 
     def __init__(self, spec, capacity=10000, seed=None):
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity <= 0:
-            raise ValueError(f"`capacity` must be a positive int; received capacity={capacity!r}.")
+        positive_int("capacity", capacity)
         self.spec = spec
         self.capacity = capacity
         self.seed = seed

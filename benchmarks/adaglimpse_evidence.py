@@ -9,7 +9,6 @@ fixed test split.
 import argparse
 import ast
 import json
-import math
 import os
 import time
 
@@ -84,9 +83,11 @@ def main():
         extra[key] = ast.literal_eval(value)
     log["overrides"] = extra
     model = keras_glimpse.build(name, seed=0, compile=False, freeze_backbone_epochs=100, **extra)
-    model.set_weights(pre.get_weights())
-    # set_weights also copied the pretrain model's log_alpha (log 1.0): restore the temperature.
-    model.log_alpha.assign(math.log(model.initial_alpha))
+    # Only the backbone carries over: the agent, critics and temperature start fresh
+    # (a weights file from before the random pre-norm biases holds zero-bias agents).
+    backbone = lambda m: m.encoder.weights + m.task_head.weights  # noqa: E731
+    for target, source in zip(backbone(model), backbone(pre), strict=True):
+        target.assign(source)
     model.compile()
     for pol in ("random", "grid", "actor"):
         log[f"before_rl_{pol}"] = evaluate(model, test, pol)

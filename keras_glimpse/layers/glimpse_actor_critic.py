@@ -9,8 +9,21 @@ STATE_PARTS = ("patches", "importance", "coords", "latent")
 MASK_VALUE = -1e8
 
 
+def _pre_norm_bias():
+    """Random biases for the layers that feed a LayerNorm (PyTorch draws them too).
+
+    Keras zero-initialises biases. Here that is harmful: the first state of every
+    episode is all empty (zeros), and most patches of a digits canvas are black, so
+    such a layer outputs its bias alone, and a zero bias has zero variance. The
+    LayerNorm then divides by sqrt(epsilon): its output is noise and its input
+    gradient is 1000x (epsilon 1e-6), chained through every norm of the trunk. Those
+    gradients dominate Adam's second moments and damp every other update. A
+    U(-1/sqrt(units), 1/sqrt(units)) bias keeps the variance away from zero."""
+    return keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
+
+
 def _dense_ln_gelu(units, name):
-    return [keras.layers.Dense(units, name=f"{name}_dense"),
+    return [keras.layers.Dense(units, bias_initializer=_pre_norm_bias(), name=f"{name}_dense"),
             keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm")]
 
 
@@ -107,12 +120,13 @@ class GlimpseActorCritic(keras.layers.Layer):
         self.parts = [p for p in STATE_PARTS if p not in exclude_inputs]
         h = hidden_units
         part_units = 2 * h // len(self.parts)
-        self.conv1 = keras.layers.Conv2D(8, 5, name="conv1")
+        self.conv1 = keras.layers.Conv2D(8, 5, bias_initializer=_pre_norm_bias(), name="conv1")
         self.conv_norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="conv_norm1")
-        self.conv2 = keras.layers.Conv2D(32, 5, name="conv2")
+        self.conv2 = keras.layers.Conv2D(32, 5, bias_initializer=_pre_norm_bias(), name="conv2")
         self.conv_norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="conv_norm2")
         # Flat lists (not a dict of lists) so that tf.saved_model tracks the layers.
-        self.projection_dense = [keras.layers.Dense(part_units, name=f"in_{p}_dense")
+        self.projection_dense = [keras.layers.Dense(part_units, bias_initializer=_pre_norm_bias(),
+                                                    name=f"in_{p}_dense")
                                  for p in self.parts]
         self.projection_norm = [keras.layers.LayerNormalization(epsilon=1e-6, name=f"in_{p}_norm")
                                 for p in self.parts]

@@ -112,8 +112,10 @@ def test_full_rl_train_step_one_vs_two_replicas():
     def build():
         m = _model(freeze_backbone_epochs=5)
         # Plain SGD: Adam would hide a factor-2 gradient error (it is scale invariant).
-        m.compile(optimizer=keras.optimizers.SGD(0.1),
-                  **{f"{k}_optimizer": keras.optimizers.SGD(0.1)
+        # Its rate keeps every weight change below ~0.5 in 4 updates; at 0.1 the
+        # critic diverges to 1e5 and float32 summation order alone breaks the tolerance.
+        m.compile(optimizer=keras.optimizers.SGD(0.01),
+                  **{f"{k}_optimizer": keras.optimizers.SGD(0.01)
                      for k in ("actor", "critic", "alpha")})
         return m
 
@@ -192,3 +194,4 @@ def test_keras_and_export_roundtrips_and_visualize(shared):
         assert len(paths) == 2 and all(os.path.getsize(p) > 0 for p in paths)
         from PIL import Image
         assert Image.open(paths[0]).n_frames == 3
+

@@ -171,6 +171,26 @@ def test_segmentation_rollout_and_test_step():
     assert "miou" in logs and 0.0 <= float(logs["pixel_accuracy"]) <= 1.0
 
 
+
+def test_evaluate_policy_per_example_scores_agree_with_the_totals(shared):
+    x = _images(6)
+    ds = tf.data.Dataset.from_tensor_slices((x, x)).batch(4)
+    rec = shared.evaluate_policy(ds, policy="grid", per_example=True)
+    assert rec["count"] == 6 and rec["per_example"].shape == (6,)
+    np.testing.assert_allclose(np.sqrt(np.mean(rec["per_example"] ** 2)), rec["rmse"], rtol=1e-5)
+    np.testing.assert_allclose(shared.rollout(x[:4], policy="grid")["scores"][:, -1],
+                               -rec["per_example"][:4], rtol=1e-5)
+    assert "per_example" not in shared.evaluate_policy(ds, policy="grid")
+
+    m = _model(task="classification", num_classes=3)
+    y = tf.constant([0, 1, 2, 0, 1, 2])
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    cls = m.evaluate_policy(ds, per_example=True)
+    pred = np.argmax(m.rollout(x, mode="greedy")["predictions"], -1)
+    np.testing.assert_array_equal(cls["per_example"], (pred == y.numpy()).astype("float32"))
+    assert cls["accuracy"] == pytest.approx(cls["per_example"].mean())
+
+
 def test_validation_and_config(shared):
     with pytest.raises(ValueError, match="task='detect'"):
         AdaGlimpse((16, 16, 1), task="detect")

@@ -1,67 +1,87 @@
-"""Throughput and peak memory of the tiny AdaGlimpse presets on CPU.
+"""Throughput and peak memory of AdaGlimpse presets (tiny ones on CPU, any on a GPU).
 
-python benchmarks/adaglimpse.py [--steps 5] [--batch_size 64]
+python benchmarks/adaglimpse.py [--steps 5] [--batch_size 64] [--presets a,b]
 
-Reports, per preset and phase (RL = T glimpse steps with one SAC update each;
-backbone = one episode + one optimizer step), train batches/s, glimpse steps/s
-and the process's peak resident memory. Trace time is reported separately.
+Each (preset, phase) runs in its own process (benchmarks/harness.py), so peak
+memory is per row: the GPU allocator's peak when a GPU is visible, else the
+process's peak RSS. Phases: `rl` = one episode of T glimpse steps with
+`rl_iters_per_step` SAC updates after each (the backbone frozen); `backbone` =
+one episode and one optimizer step of the backbone. Trace time (the first call)
+is reported separately from the steady-state rate.
 """
 
 import argparse
 import os
-import resource
+import sys
 import time
 
 os.environ.setdefault("KERAS_GLIMPSE_OFFLINE", "1")
 
 import tensorflow as tf  # noqa: E402
 
+import harness  # noqa: E402  (benchmarks/ is not a package)
 import keras_glimpse  # noqa: E402
 
-
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+PRESETS = "adaglimpse_digits_reconstruction,adaglimpse_digits_classification"
 
 
-def bench(name, phase, steps, batch_size):
-    model = keras_glimpse.build(name, seed=0, freeze_backbone_epochs=0 if phase == "backbone" else 10)
+def run_one(name, phase, steps, batch_size):
+    model = keras_glimpse.build(name, seed=0,
+                                freeze_backbone_epochs=0 if phase == "backbone" else 10)
     model.current_epoch = 1 if phase == "backbone" else 0
     h, w, c = model.image_shape
     x = tf.random.uniform((batch_size, h, w, c))
-    y = tf.zeros((batch_size,), tf.int32)
+    if model.task == "classification":
+        y = tf.zeros((batch_size,), tf.int32)
+    elif model.task == "segmentation":
+        y = tf.zeros((batch_size, h, w), tf.int32)
+    else:
+        y = x
     fn = model.make_train_function()
-    data = [(x, y if model.task == "classification" else x)]
-    t0 = time.time()
-    fn(data)
-    trace = time.time() - t0
-    t0 = time.time()
+    data = [(x, y)]
+    start = time.perf_counter()
+    float(fn(data)["loss"])
+    trace = time.perf_counter() - start
+    start = time.perf_counter()
     for _ in range(steps):
         logs = fn(data)
     float(logs["loss"])
-    dt = (time.time() - t0) / steps
-    return {"preset": name, "phase": phase, "trace_s": round(trace, 1),
-            "batches_per_s": round(1.0 / dt, 3),
-            "glimpse_steps_per_s": round(model.num_glimpses / dt, 2),
-            "peak_rss_mb": round(peak_rss_mb(), 0)}
+    dt = (time.perf_counter() - start) / steps
+    peak, where = harness.peak_memory_mib()
+    updates = model.num_glimpses * model.rl_iters_per_step if phase == "rl" else 1
+    return {"preset": name, "phase": phase, "trace_s": trace, "batches_per_s": 1.0 / dt,
+            "glimpse_steps_per_s": model.num_glimpses / dt, "updates_per_s": updates / dt,
+            "peak_mb": peak, "memory": where}
 
 
-def main():
-    p = argparse.ArgumentParser()
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--presets", default="adaglimpse_digits_reconstruction,adaglimpse_digits_classification")
-    a = p.parse_args()
+    p.add_argument("--presets", default=PRESETS)
+    p.add_argument("--phases", default="rl,backbone")
+    p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args._child:
+        name, phase = args._child.split(":")
+        harness.report(run_one(name, phase, args.steps, args.batch_size))
+        return 0
     rows = []
-    for name in a.presets.split(","):
-        for phase in ("rl", "backbone"):
-            rows.append(bench(name, phase, a.steps, a.batch_size))
+    for name in args.presets.split(","):
+        for phase in args.phases.split(","):
+            rows.append(harness.run_child(__file__, ["--steps", args.steps, "--batch_size",
+                                                     args.batch_size], f"{name}:{phase}"))
             print(rows[-1], flush=True)
-    print("| preset | phase | trace s | batches/s | glimpse steps/s | peak RSS MB |")
-    print("|---|---|---|---|---|---|")
+    print(f"AdaGlimpse train step, batch {args.batch_size}, {args.steps} timed steps")
+    print("| preset | phase | trace s | batches/s | glimpse steps/s | optimizer updates/s "
+          "| peak MB |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['preset']} | {r['phase']} | {r['trace_s']} | {r['batches_per_s']} | "
-              f"{r['glimpse_steps_per_s']} | {r['peak_rss_mb']} |")
+        print(f"| {r['preset']} | {r['phase']} | {r['trace_s']:.1f} | {r['batches_per_s']:.2f} "
+              f"| {r['glimpse_steps_per_s']:.2f} | {r['updates_per_s']:.2f} "
+              f"| {r['peak_mb']:.0f} ({r['memory']}) |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

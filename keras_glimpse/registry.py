@@ -15,6 +15,7 @@ description = "one line"
 paper = "which paper setting this reproduces"
 paper_metric = "test_error"           # what `paper_value` measures
 paper_value = 4.04                    # the number the paper reports
+paper_setting = "ImageNet, ViT-B"     # only when paper_value comes from another setting
 [ram_cluttered60.model]               # constructor arguments of the model
 num_glimpses = 8
 [ram_cluttered60.data]                # arguments of keras_glimpse.data.load
@@ -48,7 +49,7 @@ BUILDERS = {
 
 _PRESET_KEYS = {
     "builder", "description", "paper", "paper_metric", "paper_value",
-    "paper_table", "model", "data", "training",
+    "paper_table", "paper_setting", "model", "data", "training",
 }
 
 

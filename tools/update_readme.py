@@ -24,6 +24,8 @@ def models_table():
         paper = ""
         if "paper_value" in p:
             paper = f"{p.get('paper_metric', 'value')} {p['paper_value']}"
+            if "paper_setting" in p:  # a tiny analogue: the number is the paper's setting's
+                paper += f" ({p['paper_setting']})"
         desc = p.get("description", "").replace("|", "\\|")
         lines.append(f"| `{name}` | {p['builder']} | {desc} | {paper} |")
     return "\n".join(lines)

@@ -75,6 +75,9 @@ def main():
     p.add_argument("--set", action="append", default=[],
                    help="model override key=value for the RL model (repeatable)")
     p.add_argument("--test_limit", type=int, default=1000, help="test canvases (1,000 offline)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the agent's initialisation and of RL sampling (the "
+                        "pretraining and the test split keep seed 0)")
     p.add_argument("--out", default="/tmp/adaglimpse_evidence")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
@@ -82,7 +85,7 @@ def main():
     name = f"adaglimpse_digits_{a.task}"
     train = make_dataset("train", 64, limit=a.train_limit, drop_remainder=True)
     test = make_dataset("test", 100, limit=a.test_limit)
-    log = {"preset": name}
+    log = {"preset": name, "seed": a.seed}
     t0 = time.time()
     pre = keras_glimpse.build(name, stage="pretrain", seed=0, compile=False)
     if a.pretrained and os.path.exists(a.pretrained):
@@ -106,7 +109,9 @@ def main():
         key, value = item.split("=", 1)
         extra[key] = ast.literal_eval(value)
     log["overrides"] = extra
-    model = keras_glimpse.build(name, seed=0, compile=False, freeze_backbone_epochs=100, **extra)
+    keras.utils.set_random_seed(a.seed)
+    model = keras_glimpse.build(name, seed=a.seed, compile=False, freeze_backbone_epochs=100,
+                                **extra)
     # Only the backbone carries over: the agent, critics and temperature start fresh
     # (a weights file from before the random pre-norm biases holds zero-bias agents).
     backbone = lambda m: m.encoder.weights + m.task_head.weights  # noqa: E731

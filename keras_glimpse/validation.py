@@ -3,24 +3,40 @@
 import numpy as np
 
 
-def positive_int(name, value, allow_none=False):
-    """Returns `value` if it is an int >= 1 (or None when `allow_none`), else raises.
+def integer(name, value, minimum=1, allow_none=False):
+    """Returns `int(value)` if it is an integer >= `minimum` (or None when
+    `allow_none`), else raises.
+
+    Python and NumPy integers pass; bools and floats do not.
 
     Raises:
         ValueError: "`name` must be a positive integer; received name=value."
+            (or "an integer >= minimum" when `minimum` is not 1).
     """
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         either = " or None" if allow_none else ""
-        raise ValueError(f"`{name}` must be a positive integer{either}; received {name}={value!r}.")
-    return value
+        raise ValueError(f"`{name}` must be {kind}{either}; received {name}={value!r}.")
+    return int(value)
 
 
-def number(name, value):
-    """Returns `float(value)` for an int or float (not a bool), else raises ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+def positive_int(name, value, allow_none=False):
+    """`integer(name, value, minimum=1, allow_none)`."""
+    return integer(name, value, 1, allow_none)
+
+
+def number(name, value, minimum=None, strict=False):
+    """Returns `float(value)` for an int or float (not a bool), else raises ValueError.
+
+    With `minimum`, the value must also be >= `minimum` (> when `strict`).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"`{name}` must be a number; received {name}={value!r}.")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        bound = f"> {minimum}" if strict else f">= {minimum}"
+        raise ValueError(f"`{name}` must be a number {bound}; received {name}={value!r}.")
     return float(value)
 
 

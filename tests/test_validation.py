@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_glimpse.validation import check_seed, number, positive_int
+from keras_glimpse.validation import check_seed, integer, number, positive_int
 
 
 def test_positive_int():
@@ -23,3 +23,15 @@ def test_number_and_seed():
     for bad in (1.5, False, "0"):
         with pytest.raises(ValueError, match="`seed` must be an int or None"):
             check_seed(bad)
+
+
+def test_integer_with_a_minimum_and_bounded_numbers():
+    assert integer("k", 2, minimum=2) == 2 and integer("k", 0, minimum=0) == 0
+    assert type(integer("k", np.int64(5))) is int  # JSON-serialisable in get_config
+    with pytest.raises(ValueError, match=r"`k` must be an integer >= 2; received k=1"):
+        integer("k", 1, minimum=2)
+    assert number("x", 0, minimum=0) == 0.0
+    with pytest.raises(ValueError, match=r"`x` must be a number >= 0; received x=-1"):
+        number("x", -1, minimum=0)
+    with pytest.raises(ValueError, match=r"`x` must be a number > 0; received x=0"):
+        number("x", 0, minimum=0, strict=True)

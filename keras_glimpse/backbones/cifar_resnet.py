@@ -71,11 +71,7 @@ class CifarResNet(keras.layers.Layer):
         else:
             positive_int("blocks", blocks)
             n = blocks
-        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(
-                num_classes, int) or num_classes < 1):
-            raise ValueError(
-                f"`num_classes` must be a positive integer or None; received "
-                f"num_classes={num_classes!r}.")
+        positive_int("num_classes", num_classes, allow_none=True)
         widths = tuple(widths) if isinstance(widths, (list, tuple)) else widths
         if not isinstance(widths, tuple) or len(widths) != 3 or any(
                 isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths) or any(

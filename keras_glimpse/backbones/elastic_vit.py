@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras_glimpse.layers.attention_rollout import attention_rollout
 from keras_glimpse.layers.elastic_position_encoding import ElasticPositionEncoding
 from keras_glimpse.layers.vit_block import ViTBlock
+from keras_glimpse.validation import positive_int
 
 # size -> (embed_dim, depth, num_heads)
 VIT_SIZES = {
@@ -68,8 +69,7 @@ class ElasticViT(keras.layers.Layer):
         super().__init__(**kwargs)
         if size not in VIT_SIZES:
             raise ValueError(f"`size` must be one of {sorted(VIT_SIZES)}; received size={size!r}.")
-        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size <= 0:
-            raise ValueError(f"`patch_size` must be a positive int; received {patch_size!r}.")
+        positive_int("patch_size", patch_size)
         d, l, h = VIT_SIZES[size]
         self.size = size
         self.patch_size = patch_size

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from keras_glimpse.backbones.residual_block import BasicBlock, batch_norm, build_blocks, he_normal
+from keras_glimpse.validation import positive_int
 
 
 _BASIC_BLOCKS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
@@ -73,11 +74,7 @@ class ResNet(keras.layers.Layer):
         super().__init__(**kwargs)
         if depth not in _DEPTHS or isinstance(depth, bool):
             raise ValueError(f"`depth` must be one of {_DEPTHS}; received depth={depth!r}.")
-        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(
-                num_classes, int) or num_classes < 1):
-            raise ValueError(
-                f"`num_classes` must be a positive integer or None; received "
-                f"num_classes={num_classes!r}.")
+        positive_int("num_classes", num_classes, allow_none=True)
         if stem not in ("imagenet", "cifar"):
             raise ValueError(f"`stem` must be 'imagenet' or 'cifar'; received stem={stem!r}.")
         if input_shape is not None:

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_glimpse.validation import positive_int
+
 _MASK_VALUE = -1e9
 
 
@@ -44,11 +46,7 @@ class GatedAttentionPooling(keras.layers.Layer):
     def __init__(self, hidden_units=128, temperature=0.5, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # `mask` is an explicit call argument
-        if (isinstance(hidden_units, bool) or not isinstance(hidden_units, int)
-                or hidden_units <= 0):
-            raise ValueError(
-                f"`hidden_units` must be a positive integer; received hidden_units={hidden_units!r}."
-            )
+        positive_int("hidden_units", hidden_units)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
                 or not temperature > 0:
             raise ValueError(

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from keras_glimpse.layers.tanh_normal_head import TanhNormalHead
+from keras_glimpse.validation import integer
 
 STATE_PARTS = ("patches", "importance", "coords", "latent")
 MASK_VALUE = -1e8
@@ -99,8 +100,7 @@ class GlimpseActorCritic(keras.layers.Layer):
         super().__init__(**kwargs)
         if role not in ("actor", "critic"):
             raise ValueError(f"`role` must be 'actor' or 'critic'; received role={role!r}.")
-        if isinstance(hidden_units, bool) or not isinstance(hidden_units, int) or hidden_units < 2:
-            raise ValueError(f"`hidden_units` must be an int >= 2; received {hidden_units!r}.")
+        integer("hidden_units", hidden_units, minimum=2)
         if not isinstance(num_heads, int) or num_heads <= 0 or hidden_units % num_heads:
             raise ValueError(
                 f"`num_heads` must be a positive divisor of hidden_units={hidden_units}; "

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from keras_glimpse.layers.reconstruction_decoder import ReconstructionDecoder
+from keras_glimpse.validation import integer
 
 IGNORE_LABEL = 255
 
@@ -72,8 +73,7 @@ class SegmentationDecoder(keras.layers.Layer):
     def __init__(self, image_shape, num_classes, patch_size=16, decoder_dim=512, depth=8,
                  num_heads=16, head_channels=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"`num_classes` must be an int >= 2; received {num_classes!r}.")
+        integer("num_classes", num_classes, minimum=2)
         stages = int(round(math.log2(patch_size))) if patch_size > 0 else -1
         if patch_size <= 1 or 2 ** stages != patch_size:
             raise ValueError(f"`patch_size` must be a power of two > 1; received patch_size={patch_size!r}.")

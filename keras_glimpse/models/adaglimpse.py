@@ -15,8 +15,9 @@ from keras_glimpse.layers.segmentation_decoder import (
     IGNORE_LABEL, SegmentationDecoder, segmentation_cross_entropy)
 from keras_glimpse.models.glimpse_model import GlimpseModel
 from keras_glimpse.objectives import sac
+from keras_glimpse.objectives.reinforce import reduce_loss
 from keras_glimpse.objectives.replay_buffer import ReplayBuffer
-from keras_glimpse.validation import positive_int
+from keras_glimpse.validation import number, positive_int
 
 TASKS = {"reconstruction": "reconstruction", "classification": "classification",
          "segmentation": "segmentation"}
@@ -180,9 +181,8 @@ class AdaGlimpse(GlimpseModel):
             raise ValueError(
                 f"`backbone_training` must be one of {BACKBONE_TRAINING}; received "
                 f"{backbone_training!r}.")
-        positive_int("rl_iters_per_step", rl_iters_per_step)
-        if not float(reward_scale) > 0.0:
-            raise ValueError(f"`reward_scale` must be > 0; received {reward_scale!r}.")
+        rl_iters_per_step = positive_int("rl_iters_per_step", rl_iters_per_step)
+        reward_scale = number("reward_scale", reward_scale, minimum=0, strict=True)
         if reward_type not in ("diff", "simple"):
             raise ValueError(f"`reward_type` must be 'diff' or 'simple'; received {reward_type!r}.")
         if early_stop_threshold is not None and not 0.0 < float(early_stop_threshold) <= 1.0:
@@ -572,7 +572,7 @@ class AdaGlimpse(GlimpseModel):
             enc = self.encoder(patches, boxes, mask)
             predictions = self._predict(enc["tokens"], mask, training=True)
             per_example = self.task_loss(predictions, images, targets)
-            loss = sac.reduce_loss(per_example)
+            loss = reduce_loss(per_example)
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         self._update_task_metrics(predictions, images, targets, out)

@@ -39,6 +39,7 @@ from keras_glimpse.layers.recurrent_core import RecurrentCore
 from keras_glimpse.layers.retina_sensor import RetinaSensor
 from keras_glimpse.layers.value_head import ValueHead
 from keras_glimpse.models.glimpse_model import GlimpseModel
+from keras_glimpse.validation import integer, number
 from keras_glimpse.objectives import reinforce
 
 POLICIES = ("learned", "random", "center")
@@ -140,20 +141,6 @@ def uram_loss(images, reconstructions, log_probs, baselines, reinforce_weight=0.
 
 
 # --------------------------------------------------------------------------- shared base
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; received {name}={value!r}.")
-    return int(value)
-
-
-def _check_float(name, value, positive=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            value <= 0 if positive else value < 0):
-        kind = "a positive" if positive else "a non-negative"
-        raise ValueError(f"`{name}` must be {kind} number; received {name}={value!r}.")
-    return float(value)
-
-
 class _RecurrentAttention(GlimpseModel):
     """Shared body of RAM and URAM: the glimpse loop and the policy plumbing."""
 
@@ -162,23 +149,23 @@ class _RecurrentAttention(GlimpseModel):
     def _init_blocks(self, num_glimpses, glimpse_size, num_scales, scale_factor, glimpse_units,
                      location_units, hidden_units, location_hidden_units, std,
                      reinforce_weight, policy, seed):
-        self.num_glimpses = _check_int("num_glimpses", num_glimpses)
-        self.glimpse_size = _check_int("glimpse_size", glimpse_size)
-        self.num_scales = _check_int("num_scales", num_scales)
-        self.scale_factor = _check_int("scale_factor", scale_factor)
-        self.glimpse_units = _check_int("glimpse_units", glimpse_units)
-        self.location_units = _check_int("location_units", location_units)
-        self.hidden_units = _check_int("hidden_units", hidden_units)
+        self.num_glimpses = integer("num_glimpses", num_glimpses)
+        self.glimpse_size = integer("glimpse_size", glimpse_size)
+        self.num_scales = integer("num_scales", num_scales)
+        self.scale_factor = integer("scale_factor", scale_factor)
+        self.glimpse_units = integer("glimpse_units", glimpse_units)
+        self.location_units = integer("location_units", location_units)
+        self.hidden_units = integer("hidden_units", hidden_units)
         if location_hidden_units is not None:
-            location_hidden_units = _check_int("location_hidden_units", location_hidden_units)
+            location_hidden_units = integer("location_hidden_units", location_hidden_units)
         self.location_hidden_units = location_hidden_units
-        self.std = _check_float("std", std, positive=True)
-        self.reinforce_weight = _check_float("reinforce_weight", reinforce_weight)
+        self.std = number("std", std, minimum=0, strict=True)
+        self.reinforce_weight = number("reinforce_weight", reinforce_weight, minimum=0)
         if policy not in POLICIES:
             raise ValueError(f"`policy` must be one of {POLICIES}; received policy={policy!r}.")
         self.policy = policy
         if seed is not None:
-            seed = _check_int("seed", seed, minimum=0)
+            seed = integer("seed", seed, minimum=0)
         self.seed = seed
         self.sensor = RetinaSensor(glimpse_size, num_scales=num_scales,
                                    scale_factor=scale_factor, name="retina")
@@ -402,7 +389,7 @@ class RAM(_RecurrentAttention):
         self._init_blocks(num_glimpses, glimpse_size, num_scales, scale_factor, glimpse_units,
                           location_units, hidden_units, location_hidden_units, std,
                           reinforce_weight, policy, seed)
-        self.num_classes = _check_int("num_classes", num_classes, minimum=2)
+        self.num_classes = integer("num_classes", num_classes, minimum=2)
         self.classifier = keras.layers.Dense(num_classes, name="classifier")
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
@@ -568,7 +555,7 @@ class URAM(_RecurrentAttention):
         self._init_blocks(num_glimpses, glimpse_size, num_scales, scale_factor, glimpse_units,
                           location_units, hidden_units, location_hidden_units, std,
                           reinforce_weight, policy, seed)
-        discount = _check_float("discount", discount)
+        discount = number("discount", discount, minimum=0)
         if discount > 1.0:
             raise ValueError(f"`discount` must be in [0, 1]; received discount={discount!r}.")
         self.discount = discount

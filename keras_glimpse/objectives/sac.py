@@ -25,7 +25,7 @@ Reference:
 
 import tensorflow as tf
 
-from keras_glimpse.objectives.reinforce import reduce_loss  # noqa: F401  (one global-batch mean)
+from keras_glimpse.objectives.reinforce import reduce_loss
 
 
 def td_target(rewards, next_q1, next_q2, next_log_prob, alpha, terminated, gamma=0.99,

@@ -671,21 +671,16 @@ class AdaGlimpse(GlimpseModel):
         fn = tf.function(lambda x, y: self._episode(
             x, y, mode="greedy", policy=policy,
             early_stop=self.early_stop_threshold if self.task == "classification" else None))
-        sq, n, correct, glimpses, pix, pix_n = 0.0, 0, 0.0, 0.0, 0.0, 0.0
-        scores = []
+        scores, glimpses, pix, pix_n = [], 0.0, 0.0, 0.0
         for i, (x, y) in enumerate(dataset):
             if steps is not None and i >= steps:
                 break
             out = fn(tf.cast(x, tf.float32), y)
-            b = int(tf.shape(x)[0])
-            n += b
             if self.task == "reconstruction":
-                score = tf.abs(out["scores"][:, -1])
-                sq += float(tf.reduce_sum(tf.square(score)))
+                score = -out["scores"][:, -1]  # the score is -RMSE per image
             elif self.task == "classification":
                 pred = tf.argmax(out["predictions"], -1, output_type=tf.int32)
                 score = tf.cast(pred == tf.cast(tf.reshape(y, [-1]), tf.int32), tf.float32)
-                correct += float(tf.reduce_sum(score))
                 glimpses += float(tf.reduce_sum(out["num_glimpses"]))
             else:
                 labels = tf.cast(y, tf.int32)
@@ -697,15 +692,18 @@ class AdaGlimpse(GlimpseModel):
                 axes = list(range(1, hits.shape.rank))
                 score = tf.reduce_sum(hits, axes) / tf.maximum(tf.reduce_sum(valid, axes), 1.0)
             scores.append(score.numpy())
+        scores = np.concatenate(scores) if scores else np.zeros((0,), np.float32)
+        n = len(scores)
         if self.task == "reconstruction":
-            result = {"rmse": math.sqrt(sq / max(n, 1)), "count": n}
+            result = {"rmse": math.sqrt(float(np.sum(np.square(scores))) / max(n, 1))}
         elif self.task == "classification":
-            result = {"accuracy": correct / max(n, 1), "avg_glimpses": glimpses / max(n, 1),
-                      "count": n}
-        else:
-            result = {"pixel_accuracy": pix / max(pix_n, 1.0), "count": n}
+            result = {"accuracy": float(np.sum(scores)) / max(n, 1),
+                      "avg_glimpses": glimpses / max(n, 1)}
+        else:  # pooled over all valid pixels, not the mean of the per-image scores
+            result = {"pixel_accuracy": pix / max(pix_n, 1.0)}
+        result["count"] = n
         if per_example:
-            result["per_example"] = np.concatenate(scores) if scores else np.zeros((0,))
+            result["per_example"] = scores
         return result
 
     # ------------------------------------------------------------ pictures

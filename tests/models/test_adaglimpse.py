@@ -169,7 +169,12 @@ def test_segmentation_rollout_and_test_step():
     assert m.rollout(_images())["predictions"].shape == (4, 16, 16, 3)
     logs = m.test_step((_images(), labels))
     assert "miou" in logs and 0.0 <= float(logs["pixel_accuracy"]) <= 1.0
-
+    # Every image has the same number of valid pixels, so the pooled pixel accuracy
+    # is the mean of the per-image ones.
+    ds = tf.data.Dataset.from_tensor_slices((_images(), labels)).batch(3)
+    seg = m.evaluate_policy(ds, per_example=True)
+    assert seg["count"] == 4 and seg["per_example"].shape == (4,)
+    np.testing.assert_allclose(seg["per_example"].mean(), seg["pixel_accuracy"], rtol=1e-5)
 
 
 def test_evaluate_policy_per_example_scores_agree_with_the_totals(shared):
@@ -214,4 +219,3 @@ def test_keras_and_export_roundtrips_and_visualize(shared):
         assert len(paths) == 2 and all(os.path.getsize(p) > 0 for p in paths)
         from PIL import Image
         assert Image.open(paths[0]).n_frames == 3
-

@@ -26,9 +26,8 @@ PRESETS = "adaglimpse_digits_reconstruction,adaglimpse_digits_classification"
 
 
 def run_one(name, phase, steps, batch_size):
-    model = keras_glimpse.build(name, seed=0,
-                                freeze_backbone_epochs=0 if phase == "backbone" else 10)
-    model.current_epoch = 1 if phase == "backbone" else 0
+    model = keras_glimpse.build(
+        name, seed=0, backbone_training="backbone_only" if phase == "backbone" else "rl_only")
     h, w, c = model.image_shape
     x = tf.random.uniform((batch_size, h, w, c))
     if model.task == "classification":

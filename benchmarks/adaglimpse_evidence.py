@@ -145,7 +145,7 @@ def main():
         # glimpses it takes: the agent's (the original's backbone epochs) or random ones
         # (pretraining continued). The agent is frozen during the backbone epochs.
         t2 = time.time()
-        model.freeze_backbone_epochs, model.current_epoch = 0, 1  # the schedule's backbone epoch
+        model.backbone_training = "backbone_only"
         model.compile(optimizer=keras.optimizers.AdamW(a.backbone_lr, weight_decay=1e-4))
         model.fit(train, epochs=a.backbone_epochs, verbose=2)
         pre.compile(optimizer=keras.optimizers.AdamW(a.backbone_lr, weight_decay=1e-4))

@@ -22,7 +22,7 @@ from keras_glimpse.validation import number, positive_int
 TASKS = {"reconstruction": "reconstruction", "classification": "classification",
          "segmentation": "segmentation"}
 STAGES = ("rl", "pretrain")
-BACKBONE_TRAINING = ("alternating", "rl_only")
+BACKBONE_TRAINING = ("alternating", "rl_only", "backbone_only")
 POLICIES = ("actor", "random", "grid")
 
 
@@ -112,7 +112,9 @@ class AdaGlimpse(GlimpseModel):
         rl_batch_size: SAC batch (128).
         init_random_steps: glimpse steps with uniform random actions (10,000).
         freeze_backbone_epochs: RL-only epochs before alternation (10).
-        backbone_training: `"alternating"` or `"rl_only"`.
+        backbone_training: `"alternating"`, `"rl_only"`, or `"backbone_only"`
+            (every epoch trains the backbone on the agent's glimpses with the
+            agent frozen: fine-tuning a backbone to a trained policy).
         reward_type: `"diff"` (default) or `"simple"`.
         reward_scale: multiplies the reward in the SAC target (1 = the
             original). Small per-step rewards (a change of class probability
@@ -523,6 +525,8 @@ class AdaGlimpse(GlimpseModel):
         """`"pretrain"`, `"rl"` or `"backbone"` for `self.current_epoch`."""
         if self.stage == "pretrain":
             return "pretrain"
+        if self.backbone_training == "backbone_only":
+            return "backbone"
         e = self.current_epoch
         if self.backbone_training == "rl_only" or e < self.freeze_backbone_epochs:
             return "rl"

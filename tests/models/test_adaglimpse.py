@@ -144,6 +144,11 @@ def test_phase_schedule():
         m.current_epoch = e
         phases.append(m.current_phase())
     assert phases == ["rl", "rl", "rl", "backbone", "rl", "backbone"]
+    for mode, only in (("rl_only", "rl"), ("backbone_only", "backbone")):
+        m = AdaGlimpse(**{**TINY, "freeze_backbone_epochs": 2, "backbone_training": mode})
+        for e in range(6):
+            m.current_epoch = e
+            assert m.current_phase() == only, (mode, e)
     assert AdaGlimpse(**{**TINY, "stage": "pretrain"}).current_phase() == "pretrain"
 
 

@@ -34,8 +34,11 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.11",
-    packages=find_namespace_packages(include=["keras_glimpse", "keras_glimpse.*"]),
+    packages=find_namespace_packages(include=["keras_glimpse", "keras_glimpse.*"],
+                                     exclude=["keras_glimpse.pretrained"]),
     include_package_data=False,
+    # Trained weights of the reproduced presets (keras_glimpse.weights).
+    package_data={"keras_glimpse": ["pretrained/*.weights.h5", "pretrained/index.json"]},
     cmdclass={"build_py": BuildWithRegistry},
     install_requires=[
         # Mutually compatible pins: TFP 0.25 needs tf-keras matching TF 2.21;

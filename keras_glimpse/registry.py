@@ -16,6 +16,7 @@ paper = "which paper setting this reproduces"
 paper_metric = "test_error"           # what `paper_value` measures
 paper_value = 4.04                    # the number the paper reports
 paper_setting = "ImageNet, ViT-B"     # only when paper_value comes from another setting
+paper_target = 5.3                    # what apps.reproduce counts as reproduced
 [ram_cluttered60.model]               # constructor arguments of the model
 num_glimpses = 8
 [ram_cluttered60.data]                # arguments of keras_glimpse.data.load
@@ -26,6 +27,8 @@ epochs = 10
 learning_rate = 3e-4
 [ram_cluttered60.training.stages.pretrain]   # per-stage overrides
 epochs = 5
+[ram_cluttered60.reproduce]           # what apps.reproduce runs beside the preset
+baselines = [{label = "random glimpses", overrides = {policy = "random"}, paper_value = 14.4}]
 ```
 """
 
@@ -49,7 +52,8 @@ BUILDERS = {
 
 _PRESET_KEYS = {
     "builder", "description", "paper", "paper_metric", "paper_value",
-    "paper_table", "paper_setting", "model", "data", "training",
+    "paper_table", "paper_setting", "paper_target", "model", "data", "training",
+    "reproduce",
 }
 
 
@@ -103,7 +107,7 @@ def _validate(name, preset, path):
             f"{where}: unknown key(s) {sorted(unknown)}; allowed keys are "
             f"{sorted(_PRESET_KEYS)}."
         )
-    for key in ("model", "data", "training"):
+    for key in ("model", "data", "training", "reproduce"):
         if key in preset and not isinstance(preset[key], dict):
             raise PresetError(f"{where}: key '{key}' must be a table, got {preset[key]!r}.")
     if "description" in preset and not isinstance(preset["description"], str):
@@ -192,8 +196,10 @@ def build(name, weights=None, compile=True, **overrides):
 
     Args:
         name: a registered preset name, e.g. `"ram_cluttered60"`.
-        weights: optional path to a `.keras` file or `.weights.h5` file whose
-            weights are loaded into the built model.
+        weights: `"pretrained"` (the weights shipped with the package for
+            this preset, see `keras_glimpse.weights`), or a path to a
+            `.keras` file or `.weights.h5` file whose weights are loaded
+            into the built model.
         compile: whether to compile with the preset's training defaults.
         **overrides: model constructor arguments overriding the preset.
 
@@ -204,7 +210,12 @@ def build(name, weights=None, compile=True, **overrides):
         LookupError: unknown `name`.
         TypeError: an override key that the model does not accept.
         FileNotFoundError: `weights` does not exist.
+        LookupError: `weights="pretrained"` for a preset that ships none.
     """
+    if weights == "pretrained":
+        from keras_glimpse import weights as weights_lib
+
+        weights = weights_lib.weights_path(name)  # raises before building
     preset, builder, config = model_config(name, **overrides)
     model = builder(**config)
     if hasattr(model, "build_from_image_shape"):

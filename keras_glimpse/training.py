@@ -14,11 +14,13 @@ Layout of a `model_dir` written by `run_training`:
 ```
 config.json                 the resolved configuration (preset + overrides + flags)
 checkpoints/last.keras      weights after the last finished epoch
-checkpoints/best.keras      weights with the lowest monitored loss
+checkpoints/best.keras      weights with the best validation metric (`selection_metric`)
+checkpoints/best.keras.json which metric, its best value and epoch
+schedule_state.json         plateau schedule / early stopping state (resumable)
 backup/                     BackupAndRestore state (deleted when training ends)
 history.csv                 one row per epoch (appended across restarts)
 logs/                       TensorBoard
-metrics.json                final test metrics
+metrics.json                the test metrics of best.keras, read once at the end
 export/                     the SavedModel (`keras_glimpse.export`)
 ```
 """
@@ -27,12 +29,14 @@ import json
 import logging
 import os
 import pathlib
+import time
 import tomllib
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse import callbacks as callbacks_lib
 from keras_glimpse import data as data_lib
 from keras_glimpse import distribute
 from keras_glimpse import export as export_lib
@@ -41,6 +45,7 @@ from keras_glimpse import registry
 logger = logging.getLogger("keras_glimpse")
 
 CONFIG_FILE = "config.json"
+SCHEDULE_STATE = "schedule_state.json"
 CHECKPOINTS = ("best", "last")
 
 
@@ -172,6 +177,11 @@ def read_config(model_dir):
     return json.loads(path.read_text())
 
 
+def has_validation(config):
+    """Whether the preset's dataset holds out a validation split."""
+    return config["data"].get("name") in data_lib.WITH_VALIDATION
+
+
 def make_data(config, split, repeat=False):
     """The dataset of the preset's `data` table for `split` (global batch)."""
     data_dir = config.get("data_dir")
@@ -231,20 +241,48 @@ def checkpoint_path(model_dir, which="best"):
     return path
 
 
-def make_callbacks(model_dir, chief=True, verbose=2):
-    """TerminateOnNaN (raising, so no checkpoint of a diverged model is
-    written), CSV history, BackupAndRestore, ModelCheckpoint (last and best)
-    and TensorBoard (when the `tensorboard` package is installed)."""
+def selection(model, validation=True):
+    """`(monitor, mode)`: the model's task metric, on the validation split
+    when there is one (`val_accuracy`), else on the training batches."""
+    name, mode = model.selection_metric()
+    return ("val_" + name if validation else name), mode
+
+
+def make_callbacks(model_dir, chief=True, verbose=2, monitor="loss", mode="min",
+                   training=None):
+    """The protocol's callbacks, in order: TerminateOnNaN (raising, so no
+    checkpoint of a diverged model is written), the error in % and the
+    learning rate added to the logs, the plateau schedule and early stopping
+    (`training.schedule = "plateau"`, `early_stopping_patience`), CSV
+    history, BackupAndRestore, `last.keras`, `best.keras` (best `monitor`) and
+    TensorBoard (when the `tensorboard` package is installed)."""
     model_dir = pathlib.Path(model_dir)
+    training = dict(training or {})
     ckpt = model_dir / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
     callbacks = [
         keras.callbacks.TerminateOnNaN(raise_error=True),
+        callbacks_lib.EpochTimer(),
+        callbacks_lib.ClassificationError(),
+        callbacks_lib.LearningRateLogger(),
+    ]
+    schedule = training.get("schedule")
+    stop = training.get("early_stopping_patience")
+    if schedule not in (None, "plateau", "none"):
+        schedule = None  # step / cosine schedules live in the optimizer (compile_from_preset)
+    if schedule == "plateau" or stop is not None:
+        callbacks.append(callbacks_lib.PlateauSchedule(
+            monitor, mode,
+            factor=float(training.get("plateau_factor", 0.1)) if schedule == "plateau" else None,
+            patience=int(training.get("plateau_patience", 10)),
+            min_learning_rate=float(training.get("min_learning_rate", 0.0)),
+            stop_patience=None if stop is None else int(stop),
+            state_path=model_dir / SCHEDULE_STATE))
+    callbacks += [
         keras.callbacks.CSVLogger(str(model_dir / "history.csv"), append=True),
         keras.callbacks.BackupAndRestore(str(model_dir / "backup"), double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras"), verbose=0),
-        keras.callbacks.ModelCheckpoint(str(ckpt / "best.keras"), monitor="loss",
-                                        mode="min", save_best_only=True, verbose=0),
+        callbacks_lib.BestCheckpoint(ckpt / "best.keras", monitor, mode),
     ]
     if has_tensorboard():
         callbacks.append(keras.callbacks.TensorBoard(str(model_dir / "logs"), write_graph=False,
@@ -284,12 +322,26 @@ def run_training(config, export=True):
     training = config["training"]
     steps = training.get("steps_per_epoch")
     train_ds = make_data(config, "train", repeat=steps is not None)
-    test_ds = make_data(config, "test")
+    validation = has_validation(config) and training.get("validation", True)
+    val_ds = make_data(config, "validation") if validation else None
+    if not validation:
+        logger.warning("Dataset '%s' has no validation split: best.keras is chosen on the "
+                       "training batches' metric.", config["data"].get("name"))
     with strategy.scope():
         model = build_model(config)
-    callbacks = make_callbacks(work_dir, chief=chief, verbose=config.get("verbose", 2))
+        model.steps_per_execution = int(training.get("steps_per_execution", 1))
+        model.jit_compile = bool(training.get("jit_compile", False))
+    monitor, mode = selection(model, validation)
+    if not (work_dir / "backup").exists():  # a fresh run: forget an earlier run's selection
+        for stale in (work_dir / SCHEDULE_STATE, work_dir / "checkpoints" / "best.keras.json"):
+            stale.unlink(missing_ok=True)
+    callbacks = make_callbacks(work_dir, chief=chief, verbose=config.get("verbose", 2),
+                               monitor=monitor, mode=mode, training=training)
+    start = time.time()
     try:
         history = model.fit(train_ds, epochs=int(training["epochs"]), steps_per_epoch=steps,
+                            validation_data=val_ds,
+                            validation_steps=training.get("validation_steps"),
                             callbacks=callbacks, verbose=config.get("verbose", 2))
     except RuntimeError as e:
         if "NaN or Inf loss" not in str(e):
@@ -300,15 +352,23 @@ def run_training(config, export=True):
             f"{work_dir / 'backup'}. Lower the learning rate with "
             "--override training.learning_rate=..."
         ) from e
-    metrics = model.evaluate(test_ds, steps=training.get("eval_steps"), return_dict=True,
-                             verbose=0)
-    metrics = {k: float(v) for k, v in metrics.items()}
-    (work_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    train_seconds = time.time() - start
+    best = work_dir / "checkpoints" / "best.keras"
+    if best.exists():  # the selected model; the test split is read here, once
+        model.load_weights(str(best))
+    metrics = evaluate_model(model, config, monte_carlo=training.get("monte_carlo", (1, 10)))
+    state = callbacks_lib._read_json(best.with_name(best.name + ".json")) or {}
+    summary = {"test": metrics, "selection": {"monitor": monitor, "mode": mode,
+                                              "best": state.get("best"),
+                                              "epoch": state.get("epoch")},
+               "epochs_run": len(history.history.get("loss", [])),
+               "train_seconds_this_run": round(train_seconds, 1)}
+    (work_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
     export_path = None
     if export and chief:
         export_path = export_lib.export_saved_model(model, work_dir / "export")
     return {"history": history.history, "metrics": metrics, "export_path": export_path,
-            "model": model}
+            "model": model, "selection": summary["selection"]}
 
 
 def restore_model(model_dir=None, model=None, checkpoint="best", overrides=None,
@@ -349,6 +409,8 @@ def evaluate_model(model, config, eval_steps=None, monte_carlo=(1, 10)):
     if model.compiled:
         result.update({k: float(v) for k, v in
                        model.evaluate(test_ds, steps=steps, return_dict=True, verbose=0).items()})
+        if "accuracy" in result and getattr(model, "prediction_type", None) == "classification":
+            result["error"] = 100.0 * (1.0 - result["accuracy"])  # greedy policy, in %
     if getattr(model, "prediction_type", None) == "classification" and hasattr(
             model, "evaluate_monte_carlo"):
         for m in monte_carlo:

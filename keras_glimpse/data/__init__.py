@@ -25,6 +25,10 @@ DATASETS = {
     "ade20k": "keras_glimpse.data.scenes:make_ade20k_dataset",
 }
 
+# Datasets that hold out a validation split (`split="validation"`, fixed by
+# seed) from their training data; apps.train selects models on it.
+WITH_VALIDATION = frozenset({"mnist", "translated_mnist", "cluttered_mnist"})
+
 
 def get_dataset_fn(name):
     """Returns the `make_dataset`-like function registered under `name`."""

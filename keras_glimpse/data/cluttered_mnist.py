@@ -32,31 +32,15 @@ import numpy as np
 import tensorflow as tf
 
 DIGIT_SIZE = 28
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
 
 
 def _load_digits(split, data_dir=None, source=None):
     """Returns `(images uint8 (N, 28, 28), labels int32 (N,))` of one split."""
-    from keras_glimpse.data.mnist import load_mnist
+    from keras_glimpse.data.mnist import mnist_split
 
-    result = load_mnist(data_dir=data_dir, source=source)
-    if isinstance(result, dict):
-        x = result[f"x_{split}"]
-        y = result[f"y_{split}"]
-    else:
-        (x_train, y_train), (x_test, y_test) = result
-        x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
-    x = np.asarray(x)
-    if x.ndim == 2:
-        x = x.reshape(-1, DIGIT_SIZE, DIGIT_SIZE)
-    if x.ndim == 4:
-        x = x[..., 0]
-    if x.dtype != np.uint8:
-        x = np.asarray(x, np.float32)
-        if x.max() <= 1.0:
-            x = x * 255.0
-        x = np.clip(np.round(x), 0, 255).astype(np.uint8)
-    return x, np.asarray(y).astype(np.int32)
+    x, y = mnist_split(split, data_dir=data_dir, source=source)
+    return np.asarray(x, np.uint8), np.asarray(y).astype(np.int32)
 
 
 def compose_canvases(digits, clutter_sources, seed, image_size=60, num_clutter=4,
@@ -120,8 +104,9 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, image_size=60, num_cl
     """Batched `tf.data.Dataset` of `(images (B, S, S, 1) float32 in [0, 1], labels int32)`.
 
     Args:
-        split: `"train"` (shuffled, fresh placements every epoch) or `"test"`
-            (fixed: every test digit once, placements fixed by `seed`).
+        split: `"train"` (shuffled, fresh placements every epoch), or
+            `"validation"` / `"test"` (fixed: every digit of the split once,
+            placements fixed by `seed`; see `keras_glimpse.data.mnist.mnist_split`).
         batch_size: batch size.
         seed: integer seed of shuffling and placement.
         data_dir: optional folder holding `mnist.npz` (see `keras_glimpse.data.mnist`).
@@ -189,8 +174,9 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, image_size=60, num_cl
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     else:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        offset = 7919 if split == "test" else 104729
         seeds = tf.data.Dataset.range(n).map(
-            lambda i: tf.stack([tf.constant(seed, tf.int64) + 7919, i]))
+            lambda i: tf.stack([tf.constant(seed, tf.int64) + offset, i]))
     ds = tf.data.Dataset.zip((ds, seeds)).map(
         lambda i, s: generate(i, tf.cast(s, tf.int64)), num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True)

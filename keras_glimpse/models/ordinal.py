@@ -426,6 +426,11 @@ class OrdinalLocalizer(GlimpseModel):
         self._update_ordinal(e_gt, e_pair[:, 0], e_pair[:, 1], pair_ious[:, 0], pair_ious[:, 1])
         return {m.name: m.result() for m in self.metrics if m is not self.loc_acc_greedy_tracker}
 
+    def selection_metric(self):
+        if self.stage == "pretrain":
+            return "ord_acc_inst", "max"
+        return "loc_acc_greedy", "max"
+
     def test_step(self, data):
         x, gt = data[0], tf.cast(data[1], tf.float32)
         x = self.check_images(x)

@@ -490,6 +490,9 @@ class PatchDrop(GlimpseModel):
         return self._update_metrics(tf.reduce_mean(per_example), logits_g, labels, greedy,
                                     sample_reward=reward_s)
 
+    def selection_metric(self):
+        return "accuracy", "max"
+
     def test_step(self, data):
         images, labels = self._unpack(data)
         out = self.rollout(images, mode="greedy", training=False)

@@ -401,6 +401,9 @@ class RAM(_RecurrentAttention):
         return [self.loss_tracker, self.accuracy_tracker, self.reward_tracker,
                 self.baseline_tracker]
 
+    def selection_metric(self):
+        return "accuracy", "max"  # greedy accuracy in test_step
+
     def rollout(self, images, mode="greedy", training=False, policy=None):
         out = self._glimpse_loop(images, mode, policy, training)
         out.pop("extras")
@@ -571,6 +574,9 @@ class URAM(_RecurrentAttention):
         self.mse_tracker = keras.metrics.Mean(name="reconstruction_mse")
         self.reward_tracker = keras.metrics.Mean(name="reward")
         self.baseline_tracker = keras.metrics.Mean(name="baseline_loss")
+
+    def selection_metric(self):
+        return "reconstruction_mse", "min"
 
     @property
     def metrics(self):

@@ -297,6 +297,9 @@ class RECAP(GlimpseModel):
     def metrics(self):
         return list(self._trackers.values()) + [self._accuracy]
 
+    def selection_metric(self):
+        return "accuracy", "max"  # greedy policy in test_step
+
     @classmethod
     def from_config(cls, config):
         # Weights restored from a checkpoint replace the pretrained ones, so do

@@ -1,0 +1,48 @@
+"""Runs a preset's whole paper protocol and writes results/<model>.json.
+
+    python -m apps.reproduce --model=NAME [--data_dir=DIR] [--seeds=0,1,2]
+        [--runs_dir=runs] [--results_dir=results] [--epochs=N] [--nobaselines]
+        [--ship_weights]
+
+Every stage and seed trains in its own model_dir under --runs_dir; running the
+same command again after a crash or a stopped session resumes where it
+stopped (finished runs are reused). Models are selected on the validation
+split; the test split is read once per run, by the selected checkpoint.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+from apps import quiet  # noqa: E402
+from apps.flags import FLAGS  # noqa: E402
+
+flags.DEFINE_string("seeds", "0", "Comma-separated seeds, one run each.")
+flags.DEFINE_string("runs_dir", "runs", "Parent folder of every run's model_dir.")
+flags.DEFINE_string("results_dir", "results", "Where <model>.json and curves/ go.")
+flags.DEFINE_bool("baselines", True, "Also train the preset's same-budget baselines.")
+flags.DEFINE_bool("ship_weights", False, "Copy the selected run's weights into the package.")
+
+
+def main(argv):
+    del argv
+    from keras_glimpse import reproduce
+
+    if not FLAGS.model:
+        raise ValueError("--model is required; see keras_glimpse.list_models().")
+    seeds = [int(s) for s in FLAGS.seeds.split(",") if s.strip()]
+    if not seeds:
+        raise ValueError(f"--seeds must list at least one integer; received {FLAGS.seeds!r}.")
+    result = reproduce.reproduce(FLAGS.model, data_dir=FLAGS.data_dir, seeds=seeds,
+                                 runs_dir=FLAGS.runs_dir, results_dir=FLAGS.results_dir,
+                                 epochs=FLAGS.epochs, baselines=FLAGS.baselines,
+                                 ship_weights=FLAGS.ship_weights, verbose=FLAGS.verbose)
+    print(reproduce.format_result(result))
+    print(f"wrote {os.path.join(FLAGS.results_dir, FLAGS.model + '.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(quiet.wrap(main))

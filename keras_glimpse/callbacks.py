@@ -1,0 +1,222 @@
+"""The callbacks of the training protocol: model selection on the validation
+split, the plateau schedule and early stopping, all resumable.
+
+Keras' own `ModelCheckpoint(save_best_only=True)`, `ReduceLROnPlateau` and
+`EarlyStopping` keep their state (the best value so far, the epochs waited)
+in memory only. After `BackupAndRestore` resumes a run they start afresh, so
+the first epoch after a restart overwrites `best.keras` even when it is
+worse, and the plateau and patience counters reset. The callbacks here keep
+that state in a small JSON file beside the checkpoints, written atomically
+after each epoch, and read it back when training starts.
+"""
+
+import json
+import logging
+import math
+import os
+import pathlib
+
+import keras
+import numpy as np
+
+logger = logging.getLogger("keras_glimpse")
+
+MODES = ("max", "min")
+
+
+def _check_mode(mode):
+    if mode not in MODES:
+        raise ValueError(f"`mode` must be one of {MODES}; received mode={mode!r}.")
+    return mode
+
+
+def improved(value, best, mode, min_delta=0.0):
+    """Whether `value` beats `best` by more than `min_delta` in direction `mode`."""
+    if best is None:
+        return True
+    if mode == "max":
+        return value > best + min_delta
+    return value < best - min_delta
+
+
+def _write_json(path, payload):
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _read_json(path):
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        logger.warning("Ignoring unreadable state file '%s' (starting its state afresh).", path)
+        return None
+
+
+def _monitored(logs, monitor):
+    value = (logs or {}).get(monitor)
+    if value is None:
+        raise KeyError(
+            f"The monitored metric '{monitor}' is not in this epoch's logs "
+            f"({', '.join(sorted(logs or {})) or 'none'}). Pass validation data to fit, or "
+            "monitor a training metric."
+        )
+    value = float(value)
+    return value
+
+
+class ClassificationError(keras.callbacks.Callback):
+    """Adds `error` and `val_error` (100 x (1 - accuracy), in %) to the epoch
+    logs, so history.csv and TensorBoard show the papers' unit. Put it before
+    the loggers."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for prefix in ("", "val_"):
+            if f"{prefix}accuracy" in logs:
+                logs[f"{prefix}error"] = 100.0 * (1.0 - float(logs[f"{prefix}accuracy"]))
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `epoch_seconds` (wall time of the epoch, validation included) to
+    the epoch logs, so history.csv holds a run's time across restarts."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        if logs is not None and getattr(self, "_start", None) is not None:
+            logs["epoch_seconds"] = time.time() - self._start
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's current `learning_rate` to the epoch logs."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        opt = getattr(self.model, "optimizer", None)
+        if logs is None or opt is None:
+            return
+        lr = opt.learning_rate
+        if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+            lr = lr(opt.iterations)
+        logs["learning_rate"] = float(np.asarray(lr))
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the model to `path` whenever `monitor` improves; resumable.
+
+    The best value and its epoch are kept in `<path>.json` (e.g.
+    `best.keras.json`), written after the checkpoint, so a restarted run
+    compares against the true best so far instead of overwriting it.
+
+    Args:
+        path: the `.keras` file.
+        monitor: log key, e.g. `"val_accuracy"`.
+        mode: `"max"` or `"min"`.
+    """
+
+    def __init__(self, path, monitor, mode):
+        super().__init__()
+        self.path = pathlib.Path(path)
+        self.state_path = self.path.with_name(self.path.name + ".json")
+        self.monitor = monitor
+        self.mode = _check_mode(mode)
+        state = _read_json(self.state_path) or {}
+        if state and (state.get("monitor") != monitor or state.get("mode") != mode):
+            state = {}  # another metric: its best value says nothing here
+        self.best = state.get("best")
+        self.best_epoch = state.get("epoch")
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = _monitored(logs, self.monitor)
+        if not math.isfinite(value) or not improved(value, self.best, self.mode):
+            return
+        tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.keras")
+        self.model.save(str(tmp))
+        os.replace(tmp, self.path)
+        self.best, self.best_epoch = value, int(epoch)
+        _write_json(self.state_path, {"monitor": self.monitor, "mode": self.mode,
+                                      "best": value, "epoch": int(epoch)})
+
+
+class PlateauSchedule(keras.callbacks.Callback):
+    """Reduce-on-plateau and early stopping on one monitored metric; resumable.
+
+    After `patience` epochs without improvement the learning rate is
+    multiplied by `factor` (not below `min_learning_rate`) and the wait starts
+    again; after `stop_patience` epochs without improvement training stops.
+    The state (best value, both waits) is kept in `state_path`. The upstream
+    RAM port uses patience 20 and stops after 50 epochs without improvement
+    of the validation accuracy.
+
+    Args:
+        monitor: log key, e.g. `"val_accuracy"`.
+        mode: `"max"` or `"min"`.
+        factor: learning-rate multiplier in (0, 1), or None for no reduction.
+        patience: epochs without improvement before a reduction.
+        min_learning_rate: floor of the learning rate.
+        stop_patience: epochs without improvement before stopping, or None.
+        state_path: JSON file holding the state across restarts (or None).
+        min_delta: the smallest change that counts as an improvement.
+    """
+
+    def __init__(self, monitor, mode, factor=None, patience=10, min_learning_rate=0.0,
+                 stop_patience=None, state_path=None, min_delta=0.0):
+        super().__init__()
+        self.monitor = monitor
+        self.mode = _check_mode(mode)
+        if factor is not None and not 0.0 < float(factor) < 1.0:
+            raise ValueError(f"The plateau factor must be in (0, 1); received {factor!r}.")
+        self.factor = None if factor is None else float(factor)
+        self.patience = int(patience)
+        self.min_learning_rate = float(min_learning_rate)
+        self.stop_patience = None if stop_patience is None else int(stop_patience)
+        self.min_delta = float(min_delta)
+        self.state_path = None if state_path is None else pathlib.Path(state_path)
+        self.state = {"best": None, "best_epoch": None, "lr_wait": 0, "stop_wait": 0,
+                      "stopped_epoch": None}
+        saved = _read_json(self.state_path) if self.state_path else None
+        if saved and saved.get("monitor") == monitor:
+            self.state.update({k: saved[k] for k in self.state if k in saved})
+
+    def _set_lr(self, value):
+        opt = self.model.optimizer
+        if isinstance(opt.learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            raise ValueError(
+                "The plateau schedule sets the learning rate itself; the optimizer already "
+                "has a schedule. Use one of training.schedule = 'plateau' or a step/cosine one.")
+        opt.learning_rate = value
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = _monitored(logs, self.monitor)
+        s = self.state
+        if math.isfinite(value) and improved(value, s["best"], self.mode, self.min_delta):
+            s.update(best=value, best_epoch=int(epoch), lr_wait=0, stop_wait=0)
+        else:
+            s["lr_wait"] += 1
+            s["stop_wait"] += 1
+            if self.factor is not None and s["lr_wait"] >= self.patience:
+                lr = float(np.asarray(self.model.optimizer.learning_rate))
+                new = max(lr * self.factor, self.min_learning_rate)
+                if new < lr:
+                    self._set_lr(new)
+                    logger.info("Epoch %d: %s has not improved for %d epochs; learning rate "
+                                "%.3g -> %.3g.", epoch + 1, self.monitor, s["lr_wait"], lr, new)
+                s["lr_wait"] = 0
+            if self.stop_patience is not None and s["stop_wait"] >= self.stop_patience:
+                s["stopped_epoch"] = int(epoch)
+                self.model.stop_training = True
+                logger.info("Epoch %d: %s has not improved for %d epochs (best %.5g at epoch "
+                            "%d); stopping.", epoch + 1, self.monitor, s["stop_wait"],
+                            s["best"], (s["best_epoch"] or 0) + 1)
+        if self.state_path is not None:
+            _write_json(self.state_path, dict(s, monitor=self.monitor, mode=self.mode))

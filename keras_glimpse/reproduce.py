@@ -1,0 +1,304 @@
+"""One command per preset for its paper protocol: every stage, every seed, the
+same-budget baselines, resumable, ending in `results/<preset>.json`.
+
+    from keras_glimpse import reproduce
+    summary = reproduce.reproduce("ram_mnist28", data_dir="../shared/data",
+                                  seeds=(0,), runs_dir="runs", results_dir="results")
+
+A preset's optional `reproduce` table says what its protocol runs:
+
+```toml
+[ram_cluttered60.reproduce]
+baselines = [{label = "random glimpses", overrides = {policy = "random"},
+              paper_value = 14.4}]
+```
+
+Each (run, seed) trains in its own `model_dir`,
+`<runs_dir>/<preset>/<run>/seed<k>/`, through `training.run_training`, so a
+crashed or stopped command continues where it stopped when run again
+(`BackupAndRestore` inside a stage; a finished stage, one with
+`metrics.json`, is not trained again). Model selection uses the validation
+split only; `metrics.json` holds the test metrics of the selected checkpoint.
+"""
+
+import datetime
+import json
+import logging
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+
+import numpy as np
+
+from keras_glimpse import registry
+from keras_glimpse import training as training_lib
+
+logger = logging.getLogger("keras_glimpse")
+
+# The measured number of each paper metric, taken from `training.evaluate_model`.
+METRIC_KEYS = {"test_error_percent": "error"}
+
+
+def _git_commit():
+    root = pathlib.Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _machine():
+    try:
+        import tensorflow as tf
+
+        gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+        tf_version = tf.__version__
+    except Exception:  # noqa: BLE001 - machine description only
+        gpus, tf_version = [], None
+    return {"platform": platform.platform(), "processor": platform.machine(),
+            "cpu_count": os.cpu_count(), "gpus": gpus, "tensorflow": tf_version}
+
+
+def data_source(config):
+    """Which MNIST source the preset's data came from (`local` = a full file)."""
+    from keras_glimpse.data import mnist
+
+    if config["data"].get("source") == "embedded":
+        return "embedded"
+    try:
+        return mnist.load_mnist(data_dir=config.get("data_dir")).source
+    except (FileNotFoundError, ImportError):
+        return None
+
+
+def read_history(model_dir):
+    """history.csv as a dict of lists (floats; missing values as NaN)."""
+    import csv
+
+    path = pathlib.Path(model_dir) / "history.csv"
+    if not path.is_file():
+        return {}
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    columns = {}
+    for row in rows:
+        for k, v in row.items():
+            try:
+                columns.setdefault(k, []).append(float(v))
+            except (TypeError, ValueError):
+                columns.setdefault(k, []).append(float("nan"))
+    return columns
+
+
+def plan(name):
+    """The runs of a preset's protocol: `[(label, overrides, paper_value)]`,
+    the preset itself first, then its same-budget baselines."""
+    preset = registry.get_preset(name)
+    table = preset.get("reproduce", {}) or {}
+    runs = [("learned", {}, preset.get("paper_value"))]
+    for b in table.get("baselines", []) or []:
+        runs.append((str(b["label"]), dict(b.get("overrides", {})), b.get("paper_value")))
+    return runs
+
+
+def _slug(label):
+    return "".join(c if c.isalnum() else "_" for c in label.lower()).strip("_")
+
+
+def run_one(name, overrides, seed, model_dir, data_dir=None, epochs=None, verbose=2):
+    """Trains (or resumes, or skips when finished) one run; returns its metrics.json."""
+    metrics_path = pathlib.Path(model_dir) / "metrics.json"
+    if metrics_path.is_file():
+        logger.info("%s: finished earlier, reusing %s", model_dir, metrics_path)
+        return json.loads(metrics_path.read_text())
+    config = training_lib.resolve_config(name, model_dir=str(model_dir), data_dir=data_dir,
+                                         overrides=overrides, seed=seed, epochs=epochs,
+                                         verbose=verbose)
+    training_lib.run_training(config, export=False)
+    return json.loads(metrics_path.read_text())
+
+
+def _stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    arr = np.asarray(values, np.float64)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+            "per_seed": [float(v) for v in arr]}
+
+
+def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="results",
+              epochs=None, baselines=True, ship_weights=False, verbose=2):
+    """Runs the protocol of preset `name` and writes `<results_dir>/<name>.json`.
+
+    Args:
+        name: a registered preset.
+        data_dir: folder holding the full dataset (e.g. `../shared/data`).
+        seeds: one run per seed; the result is their mean and standard deviation.
+        runs_dir: parent of every run's `model_dir` (keep it across sessions to resume).
+        results_dir: where `<name>.json` and `curves/<name>.png` go.
+        epochs: override the preset's epochs (a shorter protocol; recorded).
+        baselines: also run the preset's same-budget baselines.
+        ship_weights: copy the selected (best validation) learned run's weights to
+            the package's `pretrained/<name>.weights.h5`.
+
+    Returns:
+        The results dict written to the JSON file.
+    """
+    preset = registry.get_preset(name)
+    metric = preset.get("paper_metric")
+    key = METRIC_KEYS.get(metric)
+    runs = plan(name) if baselines else plan(name)[:1]
+    results = {"model": name, "paper": {k: preset.get(k) for k in
+                                        ("paper", "paper_metric", "paper_value", "paper_table")
+                                        if k in preset},
+               "seeds": [int(s) for s in seeds], "runs": {}, "started": _now(),
+               "commit": _git_commit()}
+    config0 = training_lib.resolve_config(name, data_dir=data_dir)
+    results["data"] = {"name": config0["data"].get("name"), "source": data_source(config0),
+                       "full_data": data_source(config0) in ("local", "keras_cache",
+                                                              "download")}
+    for label, overrides, paper_value in runs:
+        per_seed = []
+        for seed in seeds:
+            model_dir = pathlib.Path(runs_dir) / name / _slug(label) / f"seed{int(seed)}"
+            logger.warning("reproduce %s: %s, seed %d -> %s", name, label, seed, model_dir)
+            m = run_one(name, overrides, int(seed), model_dir, data_dir=data_dir, epochs=epochs,
+                        verbose=verbose)
+            hist = read_history(model_dir)
+            per_seed.append({"seed": int(seed), "model_dir": str(model_dir), "metrics": m,
+                             "epochs": len(hist.get("epoch", [])),
+                             "wall_seconds": float(np.nansum(hist.get("epoch_seconds", [])))})
+        test = [r["metrics"]["test"] for r in per_seed]
+        entry = {"overrides": overrides, "paper_value": paper_value, "per_seed": per_seed}
+        if key is not None:
+            entry["test_" + metric] = _stats([t.get(key) for t in test])
+        for mc in ("mc1_error", "mc10_error"):
+            if all(mc in t for t in test):
+                entry["test_" + mc + "_percent"] = _stats([t[mc] for t in test])
+        entry["selection"] = {"monitor": per_seed[0]["metrics"]["selection"]["monitor"],
+                              "best_per_seed": [r["metrics"]["selection"]["best"]
+                                                for r in per_seed],
+                              "epoch_per_seed": [r["metrics"]["selection"]["epoch"]
+                                                 for r in per_seed]}
+        entry["epochs"] = [r["epochs"] for r in per_seed]
+        entry["wall_seconds"] = [round(r["wall_seconds"], 1) for r in per_seed]
+        results["runs"][label] = entry
+    results.update(finished=_now(), machine=_machine(),
+                   epochs_override=epochs)
+    learned = results["runs"]["learned"]
+    if key is not None and learned.get("test_" + metric):
+        results["measured"] = learned["test_" + metric]["mean"]
+        results["measured_std"] = learned["test_" + metric]["std"]
+        if preset.get("paper_value") is not None:
+            results["met"] = bool(results["measured"] <= float(preset["paper_target"])) \
+                if "paper_target" in preset else None
+    out = pathlib.Path(results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    curve = plot_curves(name, results, out / "curves" / f"{name}.png")
+    if curve:
+        results["curve"] = str(curve.relative_to(out.parent)) if out.parent in curve.parents \
+            else str(curve)
+    if ship_weights:
+        results["weights"] = ship(name, results)
+    path = out / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+    return results
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def plot_curves(name, results, path):
+    """Validation (and training) curves of every run and seed, one PNG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.warning("matplotlib is not installed: no curve written (pip install "
+                       "'keras_glimpse[viz]').")
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    monitor = None
+    for label, entry in results["runs"].items():
+        for r in entry["per_seed"]:
+            hist = read_history(r["model_dir"])
+            monitor = r["metrics"]["selection"]["monitor"]
+            col = "val_error" if "val_error" in hist else monitor
+            if col not in hist:
+                continue
+            ax.plot(np.arange(1, len(hist[col]) + 1), hist[col],
+                    label=f"{label} seed {r['seed']} ({col})")
+            if col == "val_error" and "error" in hist:
+                ax.plot(np.arange(1, len(hist["error"]) + 1), hist["error"], alpha=0.35,
+                        linestyle="--", label=f"{label} seed {r['seed']} (train error)")
+    paper = results["paper"].get("paper_value")
+    if paper is not None and results["paper"].get("paper_metric") == "test_error_percent":
+        ax.axhline(paper, color="k", linestyle=":", label=f"paper {paper} % (test)")
+        ax.set_yscale("log")
+        ax.set_ylabel("error %")
+    else:
+        ax.set_ylabel(monitor or "metric")
+    ax.set_xlabel("epoch")
+    ax.set_title(f"{name}: validation curves")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def ship(name, results):
+    """Copies the learned run with the best *validation* metric (never the test
+    one) into the package as `pretrained/<name>.weights.h5`; returns its record."""
+    from keras_glimpse import weights as weights_lib
+
+    entry = results["runs"]["learned"]
+    mode = entry["per_seed"][0]["metrics"]["selection"]["mode"]
+    best = entry["selection"]["best_per_seed"]
+    pick = int(np.argmax(best) if mode == "max" else np.argmin(best))
+    run = entry["per_seed"][pick]
+    model, _ = training_lib.restore_model(run["model_dir"], checkpoint="best")
+    target = weights_lib.weights_path(name, must_exist=False)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp.weights.h5")
+    model.save_weights(str(tmp))
+    shutil.move(str(tmp), str(target))
+    record = {"file": f"keras_glimpse/pretrained/{target.name}", "seed": run["seed"],
+              "validation": best[pick], "test": run["metrics"]["test"]}
+    weights_lib.write_record(name, record)
+    return record
+
+
+def format_result(results):
+    """A few lines: measured vs paper for the preset and each baseline."""
+    paper = results["paper"]
+    metric = paper.get("paper_metric", "metric")
+    lines = [f"{results['model']} ({'full data' if results['data']['full_data'] else 'NOT full data: '+str(results['data']['source'])})"]
+    for label, entry in results["runs"].items():
+        stats = entry.get("test_" + metric)
+        shown = "n/a" if not stats else (f"{stats['mean']:.2f}" + (
+            f" +- {stats['std']:.2f}" if len(stats["per_seed"]) > 1 else ""))
+        ref = entry.get("paper_value")
+        extra = []
+        for mc in ("mc1_error", "mc10_error"):
+            s = entry.get("test_" + mc + "_percent")
+            if s:
+                extra.append(f"{mc.split('_')[0].upper()} {s['mean']:.2f}")
+        lines.append(f"  {label:<20} {metric} {shown}"
+                     + (f" ({', '.join(extra)})" if extra else "")
+                     + (f"   paper {ref}" if ref is not None else "")
+                     + f"   epochs {entry['epochs']}")
+    return "\n".join(lines)

@@ -7,6 +7,7 @@ paper number beside ours.
 
 from absl import app
 
+from apps import quiet
 from apps.flags import FLAGS, overrides
 
 
@@ -26,4 +27,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(quiet.wrap(main))

@@ -7,6 +7,7 @@ import os
 
 from absl import app
 
+from apps import quiet
 from apps.flags import FLAGS, overrides
 
 
@@ -24,4 +25,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(quiet.wrap(main))

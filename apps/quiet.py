@@ -14,8 +14,8 @@ USER_ERRORS = (ValueError, LookupError, TypeError, FileNotFoundError, Permission
 
 
 def configure():
-    """Silences TF's C++ and INFO logging and known harmless warnings (apps only)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Silences TF's and absl's INFO logging and known harmless warnings (apps
+    only; `apps/__init__` already quiets TF's C++ runtime)."""
     from absl import logging as absl_logging
 
     absl_logging.set_verbosity(absl_logging.WARNING)

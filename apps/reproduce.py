@@ -12,18 +12,18 @@ split; the test split is read once per run, by the selected checkpoint.
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from apps import quiet  # noqa: E402
-from apps.flags import FLAGS  # noqa: E402
+from apps import quiet
+from apps.flags import FLAGS
 
 flags.DEFINE_string("seeds", "0", "Comma-separated seeds, one run each.")
 flags.DEFINE_string("runs_dir", "runs", "Parent folder of every run's model_dir.")
 flags.DEFINE_string("results_dir", "results", "Where <model>.json and curves/ go.")
 flags.DEFINE_bool("baselines", True, "Also train the preset's same-budget baselines.")
 flags.DEFINE_bool("ship_weights", False, "Copy the selected run's weights into the package.")
+flags.DEFINE_bool("report_only", False, "Train nothing: write the results of the runs so far "
+                  "(runs in progress by their validation curves only).")
 
 
 def main(argv):
@@ -38,7 +38,8 @@ def main(argv):
     result = reproduce.reproduce(FLAGS.model, data_dir=FLAGS.data_dir, seeds=seeds,
                                  runs_dir=FLAGS.runs_dir, results_dir=FLAGS.results_dir,
                                  epochs=FLAGS.epochs, baselines=FLAGS.baselines,
-                                 ship_weights=FLAGS.ship_weights, verbose=FLAGS.verbose)
+                                 ship_weights=FLAGS.ship_weights, verbose=FLAGS.verbose,
+                                 report_only=FLAGS.report_only)
     print(reproduce.format_result(result))
     print(f"wrote {os.path.join(FLAGS.results_dir, FLAGS.model + '.json')}")
     return 0

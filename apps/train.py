@@ -9,6 +9,7 @@ import sys
 
 from absl import app
 
+from apps import quiet
 from apps.flags import FLAGS, overrides
 
 
@@ -33,4 +34,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(quiet.wrap(main))

@@ -37,8 +37,11 @@ from keras_glimpse import training as training_lib
 
 logger = logging.getLogger("keras_glimpse")
 
-# The measured number of each paper metric, taken from `training.evaluate_model`.
-METRIC_KEYS = {"test_error_percent": "error"}
+# paper_metric -> (the key of `training.evaluate_model`'s result that measures
+# it, whether lower is better).
+METRIC_KEYS = {"test_error_percent": ("error", True), "test_error": ("error", True),
+               "test_accuracy": ("accuracy", False), "accuracy": ("accuracy", False),
+               "rmse": ("rmse", True)}
 
 
 def _git_commit():
@@ -122,6 +125,20 @@ def run_one(name, overrides, seed, model_dir, data_dir=None, epochs=None, verbos
     return json.loads(metrics_path.read_text())
 
 
+def _partial_metrics(model_dir):
+    """metrics.json of a finished run; for one in progress, its selection so far
+    (best validation value and epoch) without reading the test split."""
+    model_dir = pathlib.Path(model_dir)
+    if (model_dir / "metrics.json").is_file():
+        return json.loads((model_dir / "metrics.json").read_text())
+    state = model_dir / "checkpoints" / "best.keras.json"
+    if not state.is_file():
+        return None
+    s = json.loads(state.read_text())
+    return {"selection": {"monitor": s["monitor"], "mode": s["mode"], "best": s["best"],
+                          "epoch": s["epoch"]}}
+
+
 def _stats(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -132,7 +149,7 @@ def _stats(values):
 
 
 def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="results",
-              epochs=None, baselines=True, ship_weights=False, verbose=2):
+              epochs=None, baselines=True, ship_weights=False, verbose=2, report_only=False):
     """Runs the protocol of preset `name` and writes `<results_dir>/<name>.json`.
 
     Args:
@@ -145,40 +162,57 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
         baselines: also run the preset's same-budget baselines.
         ship_weights: copy the selected (best validation) learned run's weights to
             the package's `pretrained/<name>.weights.h5`.
+        report_only: train nothing; write the results of the runs as they stand.
+            A run still in progress is reported by its validation curve only
+            (`complete: false`): its test split is not read before it ends.
 
     Returns:
         The results dict written to the JSON file.
     """
     preset = registry.get_preset(name)
     metric = preset.get("paper_metric")
-    key = METRIC_KEYS.get(metric)
+    key, lower_is_better = METRIC_KEYS.get(metric, (None, True))
     runs = plan(name) if baselines else plan(name)[:1]
     results = {"model": name, "paper": {k: preset.get(k) for k in
                                         ("paper", "paper_metric", "paper_value", "paper_table")
                                         if k in preset},
                "seeds": [int(s) for s in seeds], "runs": {}, "started": _now(),
                "commit": _git_commit()}
+    first = pathlib.Path(runs_dir) / name / "learned" / f"seed{int(seeds[0])}"
+    if data_dir is None and (first / training_lib.CONFIG_FILE).is_file():
+        data_dir = training_lib.read_config(first).get("data_dir")  # what the run used
     config0 = training_lib.resolve_config(name, data_dir=data_dir)
-    results["data"] = {"name": config0["data"].get("name"), "source": data_source(config0),
-                       "full_data": data_source(config0) in ("local", "keras_cache",
-                                                              "download")}
+    source = data_source(config0)
+    results["data"] = {"name": config0["data"].get("name"), "source": source,
+                       "full_data": source in ("local", "keras_cache", "download")}
     for label, overrides, paper_value in runs:
         per_seed = []
         for seed in seeds:
             model_dir = pathlib.Path(runs_dir) / name / _slug(label) / f"seed{int(seed)}"
-            logger.warning("reproduce %s: %s, seed %d -> %s", name, label, seed, model_dir)
-            m = run_one(name, overrides, int(seed), model_dir, data_dir=data_dir, epochs=epochs,
-                        verbose=verbose)
+            if report_only:
+                m = _partial_metrics(model_dir)
+                if m is None:
+                    continue
+            else:
+                logger.warning("reproduce %s: %s, seed %d -> %s", name, label, seed, model_dir)
+                m = run_one(name, overrides, int(seed), model_dir, data_dir=data_dir,
+                            epochs=epochs, verbose=verbose)
             hist = read_history(model_dir)
             per_seed.append({"seed": int(seed), "model_dir": str(model_dir), "metrics": m,
                              "epochs": len(hist.get("epoch", [])),
+                             "complete": "test" in m,
                              "wall_seconds": float(np.nansum(hist.get("epoch_seconds", [])))})
-        test = [r["metrics"]["test"] for r in per_seed]
-        entry = {"overrides": overrides, "paper_value": paper_value, "per_seed": per_seed}
-        if key is not None:
+        if not per_seed:
+            continue
+        test = [r["metrics"]["test"] for r in per_seed if "test" in r["metrics"]]
+        if len(test) < len(per_seed):
+            test = []  # a mean over some seeds only would mislead
+        entry = {"overrides": overrides, "paper_value": paper_value, "per_seed": per_seed,
+                 "complete": all(r["complete"] for r in per_seed)}
+        if key is not None and test:
             entry["test_" + metric] = _stats([t.get(key) for t in test])
         for mc in ("mc1_error", "mc10_error"):
-            if all(mc in t for t in test):
+            if test and all(mc in t for t in test):
                 entry["test_" + mc + "_percent"] = _stats([t[mc] for t in test])
         entry["selection"] = {"monitor": per_seed[0]["metrics"]["selection"]["monitor"],
                               "best_per_seed": [r["metrics"]["selection"]["best"]
@@ -188,15 +222,21 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
         entry["epochs"] = [r["epochs"] for r in per_seed]
         entry["wall_seconds"] = [round(r["wall_seconds"], 1) for r in per_seed]
         results["runs"][label] = entry
-    results.update(finished=_now(), machine=_machine(),
-                   epochs_override=epochs)
+    results.update(finished=_now(), machine=_machine(), epochs_override=epochs,
+                   complete=all(e["complete"] for e in results["runs"].values())
+                   and len(results["runs"]) == len(runs),
+                   target=preset.get("paper_target"))
+    if "learned" not in results["runs"]:
+        raise FileNotFoundError(f"No run of '{name}' under '{runs_dir}' to report yet.")
     learned = results["runs"]["learned"]
     if key is not None and learned.get("test_" + metric):
         results["measured"] = learned["test_" + metric]["mean"]
         results["measured_std"] = learned["test_" + metric]["std"]
         if preset.get("paper_value") is not None:
-            results["met"] = bool(results["measured"] <= float(preset["paper_target"])) \
-                if "paper_target" in preset else None
+            target = preset.get("paper_target")
+            results["met"] = None if target is None else bool(
+                results["measured"] <= float(target) if lower_is_better
+                else results["measured"] >= float(target))
     out = pathlib.Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     curve = plot_curves(name, results, out / "curves" / f"{name}.png")
@@ -276,8 +316,12 @@ def ship(name, results):
     tmp = target.with_name(f".{target.name}.tmp.weights.h5")
     model.save_weights(str(tmp))
     shutil.move(str(tmp), str(target))
+    selection = run["metrics"]["selection"]
     record = {"file": f"keras_glimpse/pretrained/{target.name}", "seed": run["seed"],
-              "validation": best[pick], "test": run["metrics"]["test"]}
+              "monitor": selection["monitor"], "validation": best[pick],
+              "epoch": selection["epoch"], "epochs_run": run["epochs"],
+              "complete": run["complete"], "test": run["metrics"].get("test"),
+              "commit": results.get("commit")}
     weights_lib.write_record(name, record)
     return record
 

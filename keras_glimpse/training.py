@@ -390,7 +390,7 @@ def restore_model(model_dir=None, model=None, checkpoint="best", overrides=None,
             {k: v for k, v in overrides.items() if not k.startswith(("training.", "data."))})
     built = build_model(config, compile=compile)
     if model_dir is not None and (pathlib.Path(model_dir) / "checkpoints").is_dir():
-        built.load_weights(str(checkpoint_path(model_dir, checkpoint)))
+        registry.load_weights(built, checkpoint_path(model_dir, checkpoint))
     elif model_dir is not None:
         logger.warning("No checkpoints in '%s'; using untrained weights.", model_dir)
     return built, config
@@ -423,11 +423,24 @@ def evaluate_model(model, config, eval_steps=None, monte_carlo=(1, 10)):
 
 
 def format_metrics(result, paper=None):
-    """A two-column text table of `result`; the paper number on its own line."""
+    """A two-column text table of `result`; then the paper's number beside the
+    measured one in the same units (test error in % for the classifiers:
+    greedy, M=1 and M=10 sampled rollouts)."""
     lines = [f"{'metric':<24} {'value':>12}"]
     for k, v in result.items():
+        if k.startswith("paper_"):
+            continue
         value = f"{v:12.4f}" if isinstance(v, (float, int, np.floating)) else f"{v!s:>12}"
         lines.append(f"{k:<24} {value}")
-    if paper and paper.get("paper"):
+    paper = paper or {}
+    if paper.get("paper_metric") in ("test_error_percent", "test_error") and "error" in result:
+        measured = [f"greedy {result['error']:.2f}"] + [
+            f"M={k[2:-6]} {result[k]:.2f}" for k in result
+            if k.startswith("mc") and k.endswith("_error")]
+        lines.append(f"test error %: {', '.join(measured)}   |   paper: "
+                     f"{paper.get('paper_value')}")
+    elif "paper_value" in paper:
+        lines.append(f"paper {paper.get('paper_metric', 'value')}: {paper['paper_value']}")
+    if paper.get("paper"):
         lines.append(f"paper setting: {paper['paper']}")
     return "\n".join(lines)

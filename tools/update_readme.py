@@ -1,9 +1,13 @@
 #!/usr/bin/env python
-"""Regenerates the "Registered models" table of README.md from list_models().
+"""Regenerates the generated tables of README.md: "Registered models" from
+list_models() (with the shipped weights of keras_glimpse.weights) and
+"Full-data results" from results/*.json (written by apps.reproduce).
 
     python tools/update_readme.py          # rewrite README.md in place
-    python tools/update_readme.py --check  # exit 1 if the table is stale
+    python tools/update_readme.py --check  # exit 1 if a table is stale
 """
+
+import json
 
 import pathlib
 import sys
@@ -13,12 +17,16 @@ sys.path.insert(0, str(ROOT))
 
 BEGIN = "<!-- models:begin -->"
 END = "<!-- models:end -->"
+RESULTS_BEGIN = "<!-- results:begin -->"
+RESULTS_END = "<!-- results:end -->"
 
 
 def models_table():
-    from keras_glimpse import registry
+    from keras_glimpse import registry, weights
 
-    lines = ["| name | builder | description | paper number |", "|---|---|---|---|"]
+    shipped = weights.index()
+    lines = ["| name | builder | description | paper number | pretrained weights |",
+             "|---|---|---|---|---|"]
     for name in registry.list_models():
         p = registry.get_preset(name)
         paper = ""
@@ -27,8 +35,68 @@ def models_table():
             if "paper_setting" in p:  # a tiny analogue: the number is the paper's setting's
                 paper += f" ({p['paper_setting']})"
         desc = p.get("description", "").replace("|", "\\|")
-        lines.append(f"| `{name}` | {p['builder']} | {desc} | {paper} |")
+        w = ""
+        if name in weights.available():
+            rec = shipped[name]
+            test = rec.get("test") or {}
+            if "error" in test:
+                w = f"yes (test error {test['error']:.2f} %)"
+            elif rec.get("monitor") == "val_accuracy":
+                w = (f"yes (partial run: validation error {100 * (1 - rec['validation']):.2f} % "
+                     f"at epoch {rec['epoch'] + 1})")
+            else:
+                w = "yes"
+        lines.append(f"| `{name}` | {p['builder']} | {desc} | {paper} | {w} |")
     return "\n".join(lines)
+
+
+def _fmt(stats, digits=2):
+    if not stats:
+        return "–"
+    text = f"{stats['mean']:.{digits}f}"
+    if len(stats["per_seed"]) > 1:
+        text += f" ± {stats['std']:.{digits}f} ({len(stats['per_seed'])} seeds)"
+    return text
+
+
+def results_table():
+    """One row per results/*.json: measured vs paper, baselines, budget."""
+    rows = ["| preset | metric | measured (test) | M=1 / M=10 | paper | target | baselines, same "
+            "budget | epochs (best) | train time | curve |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    paths = sorted((ROOT / "results").glob("*.json"))
+    for path in paths:
+        r = json.loads(path.read_text())
+        paper = r.get("paper", {})
+        metric = paper.get("paper_metric", "")
+        learned = r["runs"].get("learned", {})
+        measured = _fmt(learned.get("test_" + metric))
+        if not learned.get("complete", True):
+            sel = learned["selection"]
+            vals = ", ".join(
+                f"{100 * (1 - b):.2f} % (epoch {e + 1})" if sel["monitor"] == "val_accuracy"
+                else f"{b:.4g} (epoch {e + 1})"
+                for b, e in zip(sel["best_per_seed"], sel["epoch_per_seed"]))
+            measured = f"in progress; best validation {vals}"
+        mc = " / ".join(_fmt(learned.get(f"test_{k}_error_percent")) for k in ("mc1", "mc10"))
+        ref = paper.get("paper_value", "–")
+        target = r.get("target")
+        met = {True: " ✅", False: " ❌"}.get(r.get("met"), "")
+        base = "; ".join(
+            f"{label}: {_fmt(e.get('test_' + metric))}"
+            + (f" (paper {e['paper_value']})" if e.get("paper_value") is not None else "")
+            for label, e in r["runs"].items() if label != "learned") or "–"
+        epochs = ", ".join(f"{n} ({(b if b is not None else -1) + 1})" for n, b in zip(
+            learned.get("epochs", []), learned.get("selection", {}).get("epoch_per_seed", [])))
+        hours = sum(learned.get("wall_seconds", [])) / 60.0
+        curve = f"[png]({r['curve']})" if r.get("curve") else ""
+        partial = "" if r.get("complete", True) else " (partial run)"
+        rows.append(f"| `{r['model']}`{partial} | {metric.replace('_', ' ')} | {measured}{met} | "
+                    f"{mc} | {ref} | {'≤ ' + str(target) if target is not None else '–'} | "
+                    f"{base} | {epochs} | {hours:.0f} min | {curve} |")
+    if not paths:
+        rows.append("| (none yet) | | | | | | | | | |")
+    return "\n".join(rows)
 
 
 def render(text):
@@ -36,7 +104,12 @@ def render(text):
         raise SystemExit(f"README.md lacks the {BEGIN} / {END} markers.")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{models_table()}\n{END}{tail}"
+    text = f"{head}{BEGIN}\n{models_table()}\n{END}{tail}"
+    if RESULTS_BEGIN in text and RESULTS_END in text:
+        head, rest = text.split(RESULTS_BEGIN, 1)
+        _, tail = rest.split(RESULTS_END, 1)
+        text = f"{head}{RESULTS_BEGIN}\n{results_table()}\n{RESULTS_END}{tail}"
+    return text
 
 
 def main(argv):
@@ -45,7 +118,7 @@ def main(argv):
     new = render(text)
     if "--check" in argv:
         if new != text:
-            print("README.md models table is stale: run python tools/update_readme.py")
+            print("README.md generated tables are stale: run python tools/update_readme.py")
             return 1
         return 0
     path.write_text(new)

@@ -1,0 +1,158 @@
+"""apps.reproduce / keras_glimpse.reproduce on the toy preset: the protocol
+(validation selection, test read once), resumption, partial reports, the
+README results table and shipped weights."""
+
+import csv
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from keras_glimpse import registry, reproduce, training, weights
+from toy_registry import TOY_PRESETS, install_toy
+
+PRESETS = TOY_PRESETS + """
+[toy_mnist.reproduce]
+baselines = [{label = "small core", overrides = {units = 4}, paper_value = 60.0}]
+"""
+PRESETS = PRESETS.replace('paper_value = 50.0', 'paper_value = 50.0\npaper_target = 99.0', 1)
+PRESETS = PRESETS.replace('epochs = 1\nlearning_rate = 0.01',
+                          'epochs = 3\nlearning_rate = 0.01', 1)
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reproduce")
+    with pytest.MonkeyPatch.context() as mp:
+        install_toy(mp, root, text=PRESETS)
+        mp.setattr(weights, "WEIGHTS_DIR", root / "pretrained")
+        result = reproduce.reproduce("toy_mnist", seeds=(0, 1), runs_dir=root / "runs",
+                                     results_dir=root / "results", verbose=0,
+                                     ship_weights=True)
+        yield root, result, mp
+
+
+def _history(model_dir):
+    with open(pathlib.Path(model_dir) / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_results_hold_every_run_seed_and_the_paper(reproduced):
+    root, result, _ = reproduced
+    saved = json.loads((root / "results" / "toy_mnist.json").read_text())
+    assert saved["model"] == "toy_mnist" and saved["paper"]["paper_value"] == 50.0
+    assert set(saved["runs"]) == {"learned", "small core"}
+    assert saved["runs"]["small core"]["paper_value"] == 60.0
+    learned = saved["runs"]["learned"]
+    errors = [r["metrics"]["test"]["error"] for r in learned["per_seed"]]
+    assert learned["test_test_error"]["per_seed"] == pytest.approx(errors)
+    assert learned["test_test_error"]["mean"] == pytest.approx(np.mean(errors))
+    assert learned["test_test_error"]["std"] == pytest.approx(np.std(errors, ddof=1))
+    assert saved["complete"] and saved["target"] == 99.0 and saved["commit"]
+    assert saved["machine"]["cpu_count"] >= 1 and saved["data"]["source"] == "embedded"
+    assert not saved["data"]["full_data"]
+    assert learned["epochs"] == [3, 3] and all(w > 0 for w in learned["wall_seconds"])
+    assert (root / "results" / "curves" / "toy_mnist.png").stat().st_size > 1000
+
+
+def test_selection_is_on_validation_and_test_comes_from_the_selected_checkpoint(reproduced):
+    root, result, _ = reproduced
+    for run in result["runs"]["learned"]["per_seed"]:
+        rows = _history(run["model_dir"])
+        val = [float(r["val_loss"]) for r in rows]  # the toy selects on val_loss
+        sel = run["metrics"]["selection"]
+        assert sel["monitor"] == "val_loss" and sel["epoch"] == int(np.argmin(val))
+        assert sel["best"] == pytest.approx(min(val))
+        model, config = training.restore_model(run["model_dir"], checkpoint="best",
+                                               compile=True)
+        again = training.evaluate_model(model, config, monte_carlo=())
+        assert again["loss"] == pytest.approx(run["metrics"]["test"]["loss"], rel=1e-5)
+
+
+def test_a_second_call_reuses_finished_runs(reproduced):
+    root, result, _ = reproduced
+    model_dir = result["runs"]["learned"]["per_seed"][0]["model_dir"]
+    before = (pathlib.Path(model_dir) / "history.csv").read_text()
+    again = reproduce.reproduce("toy_mnist", seeds=(0, 1), runs_dir=root / "runs",
+                                results_dir=root / "results2", verbose=0)
+    assert (pathlib.Path(model_dir) / "history.csv").read_text() == before
+    assert again["runs"]["learned"]["test_test_error"] == \
+        result["runs"]["learned"]["test_test_error"]
+
+
+def test_report_only_shows_runs_in_progress_without_reading_the_test_split(reproduced,
+                                                                           tmp_path):
+    root, result, _ = reproduced
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(root / "runs", runs)
+    (runs / "toy_mnist" / "learned" / "seed1" / "metrics.json").unlink()  # "still training"
+    partial = reproduce.reproduce("toy_mnist", seeds=(0, 1), runs_dir=runs,
+                                  results_dir=tmp_path / "results", report_only=True)
+    learned = partial["runs"]["learned"]
+    assert not learned["complete"] and not partial["complete"]
+    assert "test" not in learned["per_seed"][1]["metrics"]
+    assert "test_test_error" not in learned  # no mean over some seeds only
+    assert learned["selection"]["best_per_seed"][1] is not None
+    with pytest.raises(FileNotFoundError, match="No run"):
+        reproduce.reproduce("toy_mnist", runs_dir=tmp_path / "empty",
+                            results_dir=tmp_path / "r3", report_only=True)
+
+
+def test_readme_results_table_is_generated_from_the_json(reproduced, monkeypatch):
+    root, _, _ = reproduced
+    path = pathlib.Path(__file__).resolve().parents[2] / "tools" / "update_readme.py"
+    spec = importlib.util.spec_from_file_location("update_readme_results", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "ROOT", root)
+    table = mod.results_table()
+    row = next(line for line in table.splitlines() if "`toy_mnist`" in line)
+    saved = json.loads((root / "results" / "toy_mnist.json").read_text())
+    mean = saved["runs"]["learned"]["test_test_error"]["mean"]
+    assert f"{mean:.2f} ±" in row and "(2 seeds)" in row and "≤ 99.0" in row
+    assert "small core" in row and "(paper 60.0)" in row
+
+
+def test_shipped_weights_are_the_best_validation_seed_and_load_by_name(reproduced):
+    root, result, _ = reproduced
+    record = weights.index()["toy_mnist"]
+    best = result["runs"]["learned"]["selection"]["best_per_seed"]
+    assert record["seed"] == int(np.argmin(best))  # val_loss: lower is better
+    assert weights.available() == ["toy_mnist"]
+    model = registry.build("toy_mnist", weights="pretrained")
+    reference, _ = training.restore_model(
+        result["runs"]["learned"]["per_seed"][record["seed"]]["model_dir"], checkpoint="best")
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(model(x).numpy(), reference(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_pretrained_weights_missing_is_one_clear_error(toy, monkeypatch, tmp_path):
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "none")
+    with pytest.raises(LookupError, match="No pretrained weights.*toy_mnist.*apps.reproduce"):
+        registry.build("toy_mnist", weights="pretrained")
+
+
+def test_the_test_metrics_come_from_the_selected_epoch_not_the_last(toy, tmp_path, monkeypatch):
+    """Selecting the *highest* validation loss (the toy's loss falls every
+    epoch) picks epoch 0, so best.keras and last.keras differ: metrics.json must
+    be best.keras's, and history/selection must agree."""
+    from toy_model import ToyGlimpseModel
+
+    monkeypatch.setattr(ToyGlimpseModel, "selection_metric", lambda self: ("loss", "max"),
+                        raising=False)
+    model_dir = tmp_path / "run"
+    config = training.resolve_config("toy_mnist", model_dir=model_dir, epochs=3, verbose=0)
+    result = training.run_training(config, export=False)
+    val = [float(r["val_loss"]) for r in _history(model_dir)]
+    assert result["selection"]["epoch"] == int(np.argmax(val)) == 0, val
+    measured = json.loads((model_dir / "metrics.json").read_text())["test"]["loss"]
+    scores = {}
+    for which in ("best", "last"):
+        model, cfg = training.restore_model(model_dir, checkpoint=which, compile=True)
+        scores[which] = training.evaluate_model(model, cfg, monte_carlo=())["loss"]
+    assert measured == pytest.approx(scores["best"], rel=1e-5)
+    assert abs(scores["best"] - scores["last"]) > 1e-3

@@ -1,0 +1,128 @@
+"""The training protocol's callbacks: selection and schedules survive a restart."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_glimpse import callbacks
+
+
+def _model(lr=1e-2):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
+    return model
+
+
+def _epoch(cb, model, epoch, **logs):
+    cb.set_model(model)
+    cb.on_epoch_end(epoch, dict(logs))
+
+
+def _mark(model, value):
+    model.layers[0].kernel.assign(np.full((2, 1), value, "float32"))
+
+
+def _saved_mark(path):
+    return float(keras.saving.load_model(str(path)).layers[0].kernel.numpy()[0, 0])
+
+
+def test_best_checkpoint_keeps_the_best_across_a_restart(tmp_path):
+    path = tmp_path / "best.keras"
+    model = _model()
+    cb = callbacks.BestCheckpoint(path, "val_accuracy", "max")
+    for epoch, (acc, mark) in enumerate([(0.5, 1.0), (0.7, 2.0), (0.6, 3.0)]):
+        _mark(model, mark)
+        _epoch(cb, model, epoch, val_accuracy=acc)
+    assert _saved_mark(path) == 2.0
+    state = json.loads((tmp_path / "best.keras.json").read_text())
+    assert state == {"monitor": "val_accuracy", "mode": "max", "best": 0.7, "epoch": 1}
+    # A restarted run (new callback object, as after BackupAndRestore) whose next
+    # epoch is worse than the best so far must not replace best.keras ...
+    restarted = callbacks.BestCheckpoint(path, "val_accuracy", "max")
+    _mark(model, 4.0)
+    _epoch(restarted, model, 3, val_accuracy=0.65)
+    assert _saved_mark(path) == 2.0
+    # ... and a better one must.
+    _mark(model, 5.0)
+    _epoch(restarted, model, 4, val_accuracy=0.8)
+    assert _saved_mark(path) == 5.0 and restarted.best_epoch == 4
+
+
+def test_keras_own_checkpoint_forgets_the_best_on_restart(tmp_path):
+    """The control that shows why BestCheckpoint exists: Keras' callback,
+    recreated as after a restart, overwrites the best with a worse epoch."""
+    path = tmp_path / "best.keras"
+    model = _model()
+    first = keras.callbacks.ModelCheckpoint(str(path), monitor="val_accuracy", mode="max",
+                                            save_best_only=True, verbose=0)
+    _mark(model, 2.0)
+    _epoch(first, model, 0, val_accuracy=0.7)
+    restarted = keras.callbacks.ModelCheckpoint(str(path), monitor="val_accuracy", mode="max",
+                                                save_best_only=True, verbose=0)
+    _mark(model, 4.0)
+    _epoch(restarted, model, 1, val_accuracy=0.65)
+    assert _saved_mark(path) == 4.0
+
+
+def test_best_checkpoint_minimises_and_ignores_nan(tmp_path):
+    path = tmp_path / "best.keras"
+    model = _model()
+    cb = callbacks.BestCheckpoint(path, "val_rmse", "min")
+    _mark(model, 1.0)
+    _epoch(cb, model, 0, val_rmse=3.0)
+    _mark(model, 2.0)
+    _epoch(cb, model, 1, val_rmse=float("nan"))
+    _mark(model, 3.0)
+    _epoch(cb, model, 2, val_rmse=4.0)
+    assert _saved_mark(path) == 1.0 and cb.best == 3.0
+    with pytest.raises(KeyError, match="val_rmse.*validation"):
+        _epoch(cb, model, 3, loss=1.0)
+    with pytest.raises(ValueError, match="mode"):
+        callbacks.BestCheckpoint(path, "val_rmse", "lowest")
+
+
+def test_plateau_schedule_reduces_then_stops_and_resumes(tmp_path):
+    state = tmp_path / "schedule_state.json"
+    model = _model(lr=1e-2)
+
+    def make():
+        cb = callbacks.PlateauSchedule("val_accuracy", "max", factor=0.1, patience=2,
+                                       min_learning_rate=1e-4, stop_patience=5,
+                                       state_path=state)
+        cb.set_model(model)
+        return cb
+
+    def lr():
+        return float(np.asarray(model.optimizer.learning_rate))
+
+    cb = make()
+    cb.on_epoch_end(0, {"val_accuracy": 0.9})
+    cb.on_epoch_end(1, {"val_accuracy": 0.8})
+    assert lr() == pytest.approx(1e-2)
+    cb.on_epoch_end(2, {"val_accuracy": 0.85})  # two epochs without improvement
+    assert lr() == pytest.approx(1e-3)
+    cb = make()  # restart: the waits come back from the state file
+    cb.on_epoch_end(3, {"val_accuracy": 0.8})
+    assert cb.state["stop_wait"] == 3 and cb.state["lr_wait"] == 1
+    cb.on_epoch_end(4, {"val_accuracy": 0.8})
+    assert lr() == pytest.approx(1e-4)
+    assert not model.stop_training
+    cb.on_epoch_end(5, {"val_accuracy": 0.8})  # 5 epochs since the best (epoch 0)
+    assert model.stop_training and cb.state["stopped_epoch"] == 5
+    cb.on_epoch_end(6, {"val_accuracy": 0.8})
+    assert lr() == pytest.approx(1e-4)  # never below min_learning_rate
+    model.stop_training = False
+    cb.on_epoch_end(7, {"val_accuracy": 0.95})  # an improvement resets both waits
+    assert cb.state["best"] == 0.95 and cb.state["lr_wait"] == 0 and cb.state["stop_wait"] == 0
+
+
+def test_classification_error_and_learning_rate_in_the_logs():
+    model = _model(lr=3e-4)
+    logs = {"accuracy": 0.9, "val_accuracy": 0.75, "loss": 1.0}
+    for cb in (callbacks.ClassificationError(), callbacks.LearningRateLogger()):
+        cb.set_model(model)
+        cb.on_epoch_end(0, logs)
+    assert logs["error"] == pytest.approx(10.0) and logs["val_error"] == pytest.approx(25.0)
+    assert logs["learning_rate"] == pytest.approx(3e-4)

@@ -21,6 +21,12 @@ What it does, with no network:
    SavedModel (`serve` and `sample` endpoints), reloads it with plain
    `tf.saved_model.load`, predicts a few test images and prints where every
    output went.
+6. Shows the RAM weights shipped with the package (trained on full MNIST by
+   `apps.reproduce`, `keras_glimpse.build(name, weights="pretrained")`): their
+   error on the same cluttered canvases and a GIF of where the trained policy
+   looks. The embedded digits are MNIST *training* images, which those weights
+   were trained on, so that number is not a test error; the test error is in
+   results/<preset>.json.
 
 About 5 minutes on a quiet 2-core CPU (two trainings of 1,200 steps).
 """
@@ -152,7 +158,52 @@ def main(argv=None):
                        ("SavedModel (serve, sample)", export_dir),
                        ("Keras model", keras_path)]:
         print(f"  {what:<28} {os.path.abspath(path)}")
+    show_pretrained(args, test_ds)
     return 0
+
+
+def show_pretrained(args, test_ds):
+    """Error and glimpse GIF of the shipped weights of `args.preset` (or of the
+    other RAM presets that ship weights), on the demo's canvases."""
+    import json
+
+    import keras_glimpse
+    from keras_glimpse import weights
+
+    shipped = weights.index()
+    names = [n for n in ([args.preset] + sorted(shipped)) if n in weights.available()
+             and keras_glimpse.get_preset(n)["builder"] == "ram"]
+    names = list(dict.fromkeys(names))
+    if not names:
+        print("
+No pretrained RAM weights are shipped in this install.")
+        return
+    name = names[0]
+    model = keras_glimpse.build(name, weights="pretrained")
+    record = shipped[name]
+    print(f"
+== Shipped weights of {name} ({record.get('file')}, trained on full MNIST; "
+          f"selected at epoch {record.get('epoch', -1) + 1} on the validation split)")
+    if tuple(model.image_shape) != tuple(next(iter(test_ds))[0].shape[1:]):
+        print(f"   (built for {model.image_shape}; the demo canvases differ: not evaluated)")
+        return
+    err = model.evaluate_policy(test_ds)["error"]
+    rnd = model.evaluate_policy(test_ds, policy="random")["error"]
+    print(f"   error on the demo's 1,000 canvases: {err:.2f} % greedy (same weights, random "
+          f"glimpses: {rnd:.2f} %). These digits are MNIST training images the weights were "
+          "trained on, so this is not a test error.")
+    test = record.get("test") or {}
+    if "error" in test:
+        print(f"   test error on the full MNIST test canvases: {test['error']:.2f} % "
+              f"(paper {keras_glimpse.get_preset(name).get('paper_value')} %); "
+              f"results/{name}.json")
+    else:
+        print("   (its training run was still in progress when shipped: "
+              f"validation metric {json.dumps(record.get('validation'))})")
+    images, labels = next(iter(test_ds))
+    out = os.path.join(args.out_dir, "pretrained")
+    written = model.visualize(images[:6], labels[:6], out)
+    print(f"   where it looks: {os.path.abspath(written[0])}")
 
 
 if __name__ == "__main__":

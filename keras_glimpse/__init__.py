@@ -11,4 +11,35 @@ where to look with reinforcement learning.
 
 __version__ = "0.1.0"
 
+import json as _json  # noqa: E402
+import os as _os  # noqa: E402
+import sys as _sys  # noqa: E402
+
+
+class BackendError(ImportError):
+    """Keras is set to a backend other than TensorFlow."""
+
+
+def _keras_backend():
+    """The backend Keras will use (or uses), without importing another backend."""
+    if "keras" in _sys.modules and hasattr(_sys.modules["keras"], "backend"):
+        return _sys.modules["keras"].backend.backend()
+    if _os.environ.get("KERAS_BACKEND"):
+        return _os.environ["KERAS_BACKEND"]
+    home = _os.environ.get("KERAS_HOME") or _os.path.join(_os.path.expanduser("~"), ".keras")
+    try:
+        with open(_os.path.join(home, "keras.json")) as f:
+            return _json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+_backend = _keras_backend()
+if _backend != "tensorflow":
+    raise BackendError(
+        f"keras_glimpse needs Keras' TensorFlow backend (it uses tf.GradientTape and "
+        f"TensorFlow Probability), but Keras is set to '{_backend}': set "
+        "KERAS_BACKEND=tensorflow (or \"backend\": \"tensorflow\" in ~/.keras/keras.json) "
+        "before importing keras.")
+
 from keras_glimpse.registry import build, get_preset, list_models  # noqa: E402,F401

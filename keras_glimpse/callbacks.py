@@ -220,3 +220,53 @@ class PlateauSchedule(keras.callbacks.Callback):
                             s["best"], (s["best_epoch"] or 0) + 1)
         if self.state_path is not None:
             _write_json(self.state_path, dict(s, monitor=self.monitor, mode=self.mode))
+
+
+class PolicyPictures(keras.callbacks.Callback):
+    """Where the current policy looks, on a fixed batch, every `every` epochs.
+
+    Draws the greedy glimpse trajectory of each image (boxes over the image,
+    `keras_glimpse.viz.trajectory_images`) into one mosaic, written as
+    `<out_dir>/epoch_<k>.png` (k counted from 1) and as a TensorBoard image
+    summary `policy` under `<log_dir>` (when given). Runs after the first
+    epoch and every `every` epochs after it.
+
+    Args:
+        images: a fixed batch (e.g. the first validation images), `(B, H, W, C)`.
+        out_dir: folder of the PNGs.
+        log_dir: TensorBoard folder, or None.
+        every: period in epochs.
+    """
+
+    def __init__(self, images, out_dir, log_dir=None, every=5):
+        super().__init__()
+        self.images = np.asarray(images)
+        self.out_dir = pathlib.Path(out_dir)
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self.every = max(int(every), 1)
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch != 0 and (epoch + 1) % self.every:
+            return
+        from keras_glimpse import viz
+
+        frames, _ = viz.trajectory_images(self.model, self.images)
+        picture = viz.mosaic([f[-1] for f in frames], ncols=min(len(frames), 8))
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.out_dir / f"epoch_{epoch + 1}.png"
+        try:
+            image_mod = viz._require("PIL.Image")
+            tmp = path.with_name(f".{path.name}.tmp.png")
+            image_mod.fromarray(picture).save(tmp)
+            os.replace(tmp, path)
+        except ImportError as e:
+            logger.warning("No policy picture written: %s", e)
+        if self.log_dir is not None:
+            import tensorflow as tf
+
+            if self._writer is None:
+                self._writer = tf.summary.create_file_writer(self.log_dir)
+            with self._writer.as_default():
+                tf.summary.image("policy", picture[None], step=int(epoch) + 1)
+            self._writer.flush()

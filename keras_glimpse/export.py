@@ -7,7 +7,10 @@ return the prediction **and the glimpse trajectory**:
 - `sample(images)`: `num_samples` stochastic rollouts; predictions averaged
   (log-probabilities for classifiers), trajectories stacked on a leading axis.
 
-The model must follow the `GlimpseModel` contract (`export_outputs`). The
+The model must follow the `GlimpseModel` contract (`export_outputs`). Both
+this function and Keras' own `model.export(path)` (overridden by
+`GlimpseModel`) write the same `keras.export.ExportArchive` (`make_archive`).
+The
 folder is written atomically: into a temporary sibling that is renamed into
 place, so a failed export never destroys an existing export at `path`.
 The result loads with plain `tf.saved_model.load`; neither keras nor
@@ -35,27 +38,30 @@ def _seed_generator_states(model):
     return states
 
 
-class _ExportModule(tf.Module):
-    def __init__(self, model, num_samples):
-        super().__init__()
-        self.model = model
-        self.num_samples = int(num_samples)
-        # keras.random.SeedGenerator states are not part of the TF object
-        # graph of a Keras model; track them here so that the stochastic
-        # `sample` endpoint (which advances them) can be saved.
-        self.seed_states = _seed_generator_states(model)
-        spec = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="images")
+def make_archive(model, num_samples=10):
+    """A `keras.export.ExportArchive` with the `serve` and `sample` endpoints.
 
-        @tf.function(input_signature=[spec])
-        def serve(images):
-            return self.model.export_outputs(images, mode="greedy")
+    This is the one export path: `export_saved_model` writes it and
+    `GlimpseModel.export(path)` (Keras' own `model.export`) goes through it.
+    `serve` is also the archive's `serving_default`.
+    """
+    import keras
 
-        @tf.function(input_signature=[spec])
-        def sample(images):
-            return self.model.export_outputs(images, mode="sample", num_samples=self.num_samples)
-
-        self.serve = serve
-        self.sample = sample
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    # keras.random.SeedGenerator states are not part of the TF object graph
+    # of a Keras model; track them so that the stochastic `sample` endpoint
+    # (which advances them) can be saved.
+    for state in _seed_generator_states(model):
+        archive.track(state)
+    spec = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="images")
+    archive.add_endpoint("serve", lambda images: model.export_outputs(images, mode="greedy"),
+                         input_signature=[spec])
+    archive.add_endpoint(
+        "sample",
+        lambda images: model.export_outputs(images, mode="sample", num_samples=int(num_samples)),
+        input_signature=[spec])
+    return archive
 
 
 def export_saved_model(model, path, num_samples=10, overwrite=True):
@@ -85,15 +91,10 @@ def export_saved_model(model, path, num_samples=10, overwrite=True):
     path.parent.mkdir(parents=True, exist_ok=True)
     if not model.built:
         model.build_from_image_shape()
-    module = _ExportModule(model, num_samples)
+    archive = make_archive(model, num_samples)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
-        tf.saved_model.save(
-            module,
-            str(tmp),
-            signatures={"serve": module.serve, "serving_default": module.serve,
-                        "sample": module.sample},
-        )
+        archive.write_out(str(tmp), verbose=False)
         if path.exists():
             backup = path.parent / f".{path.name}.old-{os.getpid()}"
             os.replace(path, backup)

@@ -249,13 +249,15 @@ def selection(model, validation=True):
 
 
 def make_callbacks(model_dir, chief=True, verbose=2, monitor="loss", mode="min",
-                   training=None):
+                   training=None, picture_images=None):
     """The protocol's callbacks, in order: TerminateOnNaN (raising, so no
     checkpoint of a diverged model is written), the error in % and the
     learning rate added to the logs, the plateau schedule and early stopping
     (`training.schedule = "plateau"`, `early_stopping_patience`), CSV
     history, BackupAndRestore, `last.keras`, `best.keras` (best `monitor`) and
-    TensorBoard (when the `tensorboard` package is installed)."""
+    TensorBoard (when the `tensorboard` package is installed), and the
+    policy pictures (`PolicyPictures` on `picture_images` every
+    `training.picture_every` epochs, default 5; 0 turns them off)."""
     model_dir = pathlib.Path(model_dir)
     training = dict(training or {})
     ckpt = model_dir / "checkpoints"
@@ -284,6 +286,11 @@ def make_callbacks(model_dir, chief=True, verbose=2, monitor="loss", mode="min",
         keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras"), verbose=0),
         callbacks_lib.BestCheckpoint(ckpt / "best.keras", monitor, mode),
     ]
+    every = int(training.get("picture_every", 5))
+    if picture_images is not None and every > 0 and chief:
+        callbacks.append(callbacks_lib.PolicyPictures(
+            picture_images, model_dir / "pictures", log_dir=model_dir / "logs" / "pictures",
+            every=every))
     if has_tensorboard():
         callbacks.append(keras.callbacks.TensorBoard(str(model_dir / "logs"), write_graph=False,
                                                      profile_batch=0))
@@ -335,8 +342,10 @@ def run_training(config, export=True):
     if not (work_dir / "backup").exists():  # a fresh run: forget an earlier run's selection
         for stale in (work_dir / SCHEDULE_STATE, work_dir / "checkpoints" / "best.keras.json"):
             stale.unlink(missing_ok=True)
+    pictures = next(iter(val_ds if val_ds is not None else train_ds))[0][:8]
     callbacks = make_callbacks(work_dir, chief=chief, verbose=config.get("verbose", 2),
-                               monitor=monitor, mode=mode, training=training)
+                               monitor=monitor, mode=mode, training=training,
+                               picture_images=np.asarray(pictures))
     start = time.time()
     try:
         history = model.fit(train_ds, epochs=int(training["epochs"]), steps_per_epoch=steps,

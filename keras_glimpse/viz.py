@@ -157,31 +157,46 @@ def save_grid(images, path, titles=None, ncols=None, cell_inches=1.6):
     return path
 
 
-def visualize_trajectories(model, images, labels, out_dir, max_gifs=4):
-    """Generic visualisation of a `GlimpseModel`'s greedy rollout.
+def mosaic(images, ncols=None, pad=2):
+    """Tiles equally sized `(H, W, 3)` uint8 images into one array (numpy only)."""
+    images = [to_rgb_uint8(im) for im in images]
+    if not images:
+        raise ValueError("mosaic needs at least one image.")
+    h, w = images[0].shape[:2]
+    ncols = int(ncols or min(len(images), 8))
+    nrows = -(-len(images) // ncols)
+    out = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, 3), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, ncols)
+        out[pad + r * (h + pad):pad + r * (h + pad) + h,
+            pad + c * (w + pad):pad + c * (w + pad) + w] = im
+    return out
+
+
+def trajectory_images(model, images, labels=None):
+    """Frames of a `GlimpseModel`'s greedy rollout on a batch.
 
     Draws `locations` as boxes of `model.glimpse_size` pixels (or a quarter of
-    the image), `boxes` as given, and `patch_mask` as darkened patches. Writes
-    `trajectories.png` (final frames, titled prediction/label) and
-    `trajectory_<i>.gif` for the first `max_gifs` images.
+    the image), `boxes` as given, and `patch_mask` as darkened patches.
 
     Returns:
-        list of written paths.
+        `(frames, titles)`: per image, its list of frames (frame t shows glimpses
+        0..t, the latest thickest) and a title (prediction / label for classifiers).
     """
     images = np.asarray(images)
-    labels = np.asarray(labels)
     out = {k: np.asarray(v) for k, v in model.export_outputs(images, mode="greedy").items()}
     h, w = images.shape[1:3]
     scale = max(1, 128 // max(h, w))
     preds = out["predictions"]
-    titles = []
+    frames, titles = [], []
     for i in range(len(images)):
         if getattr(model, "prediction_type", "") == "classification" and preds.ndim == 2:
-            titles.append(f"pred {int(np.argmax(preds[i]))} / true {labels.reshape(len(images), -1)[i, 0]}")
+            title = f"pred {int(np.argmax(preds[i]))}"
+            if labels is not None:
+                title += f" / true {np.asarray(labels).reshape(len(images), -1)[i, 0]}"
+            titles.append(title)
         else:
             titles.append(f"#{i}")
-    finals, written = [], []
-    for i in range(len(images)):
         if "locations" in out:
             size = getattr(model, "glimpse_size", None) or max(h, w) // 4
             boxes = locations_to_boxes(out["locations"][i], (h, w), size)
@@ -196,9 +211,21 @@ def visualize_trajectories(model, images, labels, out_dir, max_gifs=4):
                 g = int(round(np.sqrt(mask.size)))
                 mask = mask.reshape(g, g)
             base = overlay_mask(base, mask)
-        frames = trajectory_frames(base, boxes, scale)
-        finals.append(frames[-1])
-        if i < max_gifs:
-            written.append(save_gif(frames, os.path.join(out_dir, f"trajectory_{i}.gif")))
-    written.insert(0, save_grid(finals, os.path.join(out_dir, "trajectories.png"), titles=titles))
+        frames.append(trajectory_frames(base, boxes, scale))
+    return frames, titles
+
+
+def visualize_trajectories(model, images, labels, out_dir, max_gifs=4):
+    """Generic visualisation of a `GlimpseModel`'s greedy rollout
+    (`trajectory_images`): writes `trajectories.png` (final frames, titled
+    prediction/label) and `trajectory_<i>.gif` for the first `max_gifs` images.
+
+    Returns:
+        list of written paths.
+    """
+    frames, titles = trajectory_images(model, images, labels)
+    written = [save_gif(f, os.path.join(out_dir, f"trajectory_{i}.gif"))
+               for i, f in enumerate(frames[:max_gifs])]
+    written.insert(0, save_grid([f[-1] for f in frames],
+                                os.path.join(out_dir, "trajectories.png"), titles=titles))
     return written

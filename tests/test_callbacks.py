@@ -126,3 +126,35 @@ def test_classification_error_and_learning_rate_in_the_logs():
         cb.on_epoch_end(0, logs)
     assert logs["error"] == pytest.approx(10.0) and logs["val_error"] == pytest.approx(25.0)
     assert logs["learning_rate"] == pytest.approx(3e-4)
+
+
+def test_policy_pictures_write_png_and_tensorboard_image(tmp_path):
+    import sys
+
+    import tensorflow as tf
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from toy_model import ToyGlimpseModel
+
+    model = ToyGlimpseModel(image_shape=(28, 28, 1), units=4)
+    model.build_from_image_shape()
+    images = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
+    cb = callbacks.PolicyPictures(images, tmp_path / "pictures", log_dir=tmp_path / "logs",
+                                  every=2)
+    cb.set_model(model)
+    for epoch in range(4):
+        cb.on_epoch_end(epoch, {})
+    written = sorted(p.name for p in (tmp_path / "pictures").iterdir())
+    assert written == ["epoch_1.png", "epoch_2.png", "epoch_4.png"]
+    from PIL import Image
+
+    picture = np.asarray(Image.open(tmp_path / "pictures" / "epoch_4.png"))
+    assert picture.ndim == 3 and picture.shape[1] > 3 * 28  # three images side by side
+    assert (picture != 255).any(axis=-1).mean() > 0.1  # not blank
+    steps = []
+    for event_file in (tmp_path / "logs").glob("events.out.tfevents*"):
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            for value in event.summary.value:
+                if value.tag == "policy":
+                    steps.append(event.step)
+    assert sorted(steps) == [1, 2, 4]

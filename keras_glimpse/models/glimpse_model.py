@@ -137,6 +137,28 @@ class GlimpseModel(keras.Model):
             result[k] = unstack(out[k])
         return result
 
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None,
+               num_samples=10, **kwargs):
+        """Keras' `model.export`, with the glimpse trajectory.
+
+        For `format="tf_saved_model"` (the default) this writes the same
+        SavedModel as `keras_glimpse.export.export_saved_model`: a `serve`
+        (greedy, also `serving_default`) and a `sample` (`num_samples`
+        Monte Carlo rollouts) endpoint, each returning `predictions` and the
+        trajectory (`trajectory_keys`). Other formats go to Keras.
+        """
+        if format == "tf_saved_model":
+            if input_signature is not None or kwargs:
+                raise ValueError(
+                    "GlimpseModel.export takes no input_signature or backend options for "
+                    "format='tf_saved_model': its endpoints take (batch, "
+                    f"{', '.join(map(str, self.image_shape))}) float32 images.")
+            from keras_glimpse import export as export_lib
+
+            return export_lib.export_saved_model(self, filepath, num_samples=num_samples)
+        return super().export(filepath, format=format, verbose=verbose,
+                              input_signature=input_signature, **kwargs)
+
     def evaluate_monte_carlo(self, dataset, num_samples=10, steps=None):
         """Accuracy of Monte Carlo averaged predictions (classifiers only).
 

@@ -30,7 +30,7 @@ def test_training_writes_config_checkpoints_history_export(toy, trained_dir):
     assert config["data"] == {"name": "mnist", "source": "embedded", "limit": 128}
     assert config["paper"]["paper_value"] == 50.0
     for name in ("checkpoints/last.keras", "checkpoints/best.keras", "metrics.json",
-                 "export/saved_model.pb"):
+                 "export/saved_model.pb", "pictures/epoch_1.png"):
         assert (model_dir / name).exists(), name
     assert not (model_dir / "backup").exists()  # removed after a finished run
     assert [r["epoch"] for r in _rows(model_dir)] == ["0"]

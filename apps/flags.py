@@ -26,22 +26,20 @@ flags.DEFINE_string("out_dir", None, "Visualisation output folder (default: <mod
 flags.DEFINE_integer("num_images", 8, "Images to visualise.")
 
 
-def overrides():
-    from keras_glimpse.training import parse_overrides
-
-    return parse_overrides(FLAGS.override)
-
-
 # PatchDrop stage checkpoints (forwarded as model overrides by overrides()).
 flags.DEFINE_string("hr_classifier", None, "PatchDrop: checkpoint (.keras/.weights.h5) of the HR classifier stage.")
 flags.DEFINE_string("lr_classifier", None, "PatchDrop: checkpoint of the LR classifier stage.")
 flags.DEFINE_string("policy", None, "PatchDrop: checkpoint holding the policy (pretrain/finetune stage).")
-_overrides_without_stage_paths = overrides
+STAGE_PATH_FLAGS = ("hr_classifier", "lr_classifier", "policy")
 
 
-def overrides():  # noqa: F811 - extends the definition above
-    result = _overrides_without_stage_paths()
-    for key in ("hr_classifier", "lr_classifier", "policy"):
+def overrides():
+    """The `--override key=value` flags as a dict, plus the stage-checkpoint
+    flags (`--hr_classifier` ...) as model overrides."""
+    from keras_glimpse.training import parse_overrides
+
+    result = parse_overrides(FLAGS.override)
+    for key in STAGE_PATH_FLAGS:
         if getattr(FLAGS, key, None):
             result.setdefault(key, getattr(FLAGS, key))
     return result

@@ -125,6 +125,12 @@ def _load_all():
                 raise PresetError(f"{path}: not valid TOML: {e}") from e
             for name, preset in tables.items():
                 _validate(name, preset, path)
+                earlier = presets.get(name)
+                if earlier is not None and pathlib.Path(earlier["source"]).parent == folder:
+                    raise PresetError(
+                        f"Preset '{name}' is defined twice: in {earlier['source']} and in "
+                        f"{path}. Rename one of them (a folder later in "
+                        "KERAS_GLIMPSE_REGISTRY may override a packaged preset on purpose).")
                 preset = copy.deepcopy(preset)
                 preset["name"] = name
                 preset["source"] = str(path)

@@ -118,3 +118,15 @@ def test_readme_table_generator_lists_every_model(toy):
     for name in registry.list_models():
         assert f"| `{name}` |" in rendered
     assert "| `toy_mnist` | toy |" in rendered and "test_error 50.0" in rendered
+
+
+def test_a_preset_name_defined_twice_in_one_folder_is_an_error(monkeypatch, tmp_path):
+    from keras_glimpse import registry
+
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    for stem in ("a", "b"):
+        (folder / f"{stem}.toml").write_text('[twin]\nbuilder = "ram"\n')
+    monkeypatch.setenv("KERAS_GLIMPSE_REGISTRY", str(folder))
+    with pytest.raises(registry.PresetError, match=r"'twin' is defined twice.*a\.toml.*b\.toml"):
+        registry.list_models()

@@ -282,3 +282,21 @@ def test_registry_presets_build():
         assert model(tf.zeros((1,) + shape)).shape == out
     model = keras_glimpse.build("ram_cluttered100", compile=False, hidden_units=16)
     assert model.num_scales == 4 and model.image_shape == (100, 100, 1)
+
+
+def test_random_start_is_uniform_when_sampling_and_centred_when_greedy():
+    from keras_glimpse.models.ram import RAM
+
+    model = RAM(image_shape=(28, 28, 1), num_glimpses=2, hidden_units=16, glimpse_units=8,
+                location_units=8, location_hidden_units=8, start="random", seed=4)
+    x = tf.zeros((400, 28, 28, 1))
+    first = model.rollout(x, mode="sample")["locations"][:, 0].numpy()
+    assert first.min() > -1.0 and first.max() < 1.0
+    assert abs(first.mean()) < 0.1 and 0.25 < first.var() < 0.42  # uniform [-1, 1]: var 1/3
+    greedy = model.rollout(x, mode="greedy")["locations"][:, 0].numpy()
+    np.testing.assert_array_equal(greedy, 0.0)
+    centred = RAM(image_shape=(28, 28, 1), num_glimpses=2, hidden_units=16, seed=4)
+    np.testing.assert_array_equal(centred.rollout(x, mode="sample")["locations"][:, 0], 0.0)
+    assert RAM.from_config(model.get_config()).start == "random"
+    with pytest.raises(ValueError, match="start"):
+        RAM(start="corner")

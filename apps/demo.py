@@ -89,6 +89,7 @@ def main(argv=None):
     import keras
 
     import keras_glimpse
+    from keras_glimpse import viz
     from keras_glimpse.data import load
     from keras_glimpse.export import export_saved_model
     from keras_glimpse.registry import get_preset
@@ -138,7 +139,7 @@ def main(argv=None):
 
     os.makedirs(args.out_dir, exist_ok=True)
     images, labels = next(iter(test_ds))
-    written = model.visualize(images[:6], labels[:6], args.out_dir)
+    written = viz.visualize(model, images[:6], labels[:6], args.out_dir)
     export_dir = export_saved_model(model, os.path.join(args.out_dir, "saved_model"),
                                     num_samples=10)
     keras_path = os.path.join(args.out_dir, "ram.keras")
@@ -168,21 +169,19 @@ def show_pretrained(args, test_ds):
     import json
 
     import keras_glimpse
-    from keras_glimpse import weights
+    from keras_glimpse import viz, weights
 
     shipped = weights.index()
     names = [n for n in ([args.preset] + sorted(shipped)) if n in weights.available()
              and keras_glimpse.get_preset(n)["builder"] == "ram"]
     names = list(dict.fromkeys(names))
     if not names:
-        print("
-No pretrained RAM weights are shipped in this install.")
+        print("\nNo pretrained RAM weights are shipped in this install.")
         return
     name = names[0]
     model = keras_glimpse.build(name, weights="pretrained")
     record = shipped[name]
-    print(f"
-== Shipped weights of {name} ({record.get('file')}, trained on full MNIST; "
+    print(f"\n== Shipped weights of {name} ({record.get('file')}, trained on full MNIST; "
           f"selected at epoch {record.get('epoch', -1) + 1} on the validation split)")
     if tuple(model.image_shape) != tuple(next(iter(test_ds))[0].shape[1:]):
         print(f"   (built for {model.image_shape}; the demo canvases differ: not evaluated)")
@@ -202,7 +201,7 @@ No pretrained RAM weights are shipped in this install.")
               f"validation metric {json.dumps(record.get('validation'))})")
     images, labels = next(iter(test_ds))
     out = os.path.join(args.out_dir, "pretrained")
-    written = model.visualize(images[:6], labels[:6], out)
+    written = viz.visualize(model, images[:6], labels[:6], out)
     print(f"   where it looks: {os.path.abspath(written[0])}")
 
 

@@ -1,8 +1,9 @@
 """Draws what a trained model looks at on a few test images.
 
-Calls the model's own `visualize(images, labels, out_dir)` when it has one;
-otherwise draws the greedy trajectory from `export_outputs` generically
-(locations -> boxes, boxes, patch masks) with `keras_glimpse.viz`.
+Calls `keras_glimpse.viz.visualize(model, images, labels, out_dir)`: the
+pictures of the model's method (`keras_glimpse.viz.<method>`), or for other
+models the greedy trajectory from `export_outputs` drawn generically
+(locations -> boxes, boxes, patch masks).
 
     python -m apps.visualize --model_dir=DIR [--out_dir=DIR] [--num_images=N]
 """
@@ -27,10 +28,7 @@ def main(argv):
     images, labels = next(iter(training.make_data(config, "test")))
     out_dir = FLAGS.out_dir or os.path.join(FLAGS.model_dir or ".", "viz")
     os.makedirs(out_dir, exist_ok=True)
-    if hasattr(model, "visualize"):
-        written = model.visualize(images, labels, out_dir)
-    else:
-        written = viz.visualize_trajectories(model, images, labels, out_dir)
+    written = viz.visualize(model, images, labels, out_dir)
     for path in written or ():
         print(path)
     return 0

@@ -18,6 +18,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_glimpse  # noqa: E402
+from keras_glimpse import viz  # noqa: E402
 from keras_glimpse.data.elastic_digits import make_dataset  # noqa: E402
 
 
@@ -160,7 +161,7 @@ def main():
         print(json.dumps({k: v for k, v in log.items() if k.startswith("tuned")}), flush=True)
     with open(os.path.join(a.out, f"{a.task}.json"), "w") as f:
         json.dump(log, f, indent=1)
-    model.visualize(x[:3], y[:3], os.path.join(a.out, a.task))
+    viz.visualize(model, x[:3], y[:3], os.path.join(a.out, a.task))
 
 
 if __name__ == "__main__":

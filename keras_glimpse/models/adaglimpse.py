@@ -1,7 +1,6 @@
 """AdaGlimpse: glimpses of arbitrary position and scale chosen by Soft Actor-Critic."""
 
 import math
-import os
 
 import keras
 import numpy as np
@@ -713,77 +712,6 @@ class AdaGlimpse(GlimpseModel):
         if per_example:
             result["per_example"] = scores
         return result
-
-    # ------------------------------------------------------------ pictures
-    def visualize(self, images, labels=None, out_dir=".", mode="greedy", duration_ms=500):
-        """Writes one animated GIF per image: glimpse boxes and the prediction per step.
-
-        Each frame t shows, left, the image with the glimpses taken so far
-        (the newest in red) and, right, the reconstruction after t glimpses
-        (or the class probabilities as bars, or the segmentation argmax).
-
-        Returns:
-            list of written file paths.
-        """
-        from PIL import Image, ImageDraw
-
-        images = tf.cast(tf.convert_to_tensor(images), tf.float32)
-        out = self.rollout(images, mode=mode, return_steps=True)
-        steps = out["step_predictions"].numpy()  # (T+1, B, ...)
-        boxes = out["boxes"].numpy()
-        os.makedirs(out_dir, exist_ok=True)
-        mean = np.asarray(self.pixel_mean or [0.0])
-        std = np.asarray(self.pixel_std or [1.0])
-        h, w, c = self.image_shape
-        zoom = max(1, 192 // max(h, w))
-
-        def to_rgb(x):
-            x = np.clip((x * std + mean) * 255.0, 0, 255).astype("uint8")
-            if x.shape[-1] == 1:
-                x = np.repeat(x, 3, axis=-1)
-            return Image.fromarray(x).resize((w * zoom, h * zoom), Image.NEAREST)
-
-        rng = np.random.default_rng(0)
-        palette = rng.integers(0, 255, size=(max(self.num_classes or 1, 1), 3)).astype("uint8")
-        paths = []
-        for i in range(images.shape[0]):
-            frames = []
-            for t in range(self.num_glimpses + 1):
-                left = to_rgb(images[i].numpy())
-                draw = ImageDraw.Draw(left)
-                for k in range(t):
-                    y1, x1, y2, x2 = boxes[i, k] * zoom
-                    draw.rectangle([x1, y1, x2 - 1, y2 - 1],
-                                   outline=(255, 0, 0) if k == t - 1 else (255, 255, 0), width=2)
-                pred = steps[t, i]
-                if self.task == "reconstruction":
-                    right = to_rgb(pred)
-                elif self.task == "segmentation":
-                    right = Image.fromarray(palette[pred.argmax(-1)]).resize(
-                        (w * zoom, h * zoom), Image.NEAREST)
-                else:
-                    right = Image.new("RGB", (w * zoom, h * zoom), (255, 255, 255))
-                    d = ImageDraw.Draw(right)
-                    probs = np.exp(pred - pred.max())
-                    probs /= probs.sum()
-                    top = np.argsort(-probs)[:10]
-                    bar_h = h * zoom // 10
-                    for r, k in enumerate(top):
-                        color = (0, 160, 0) if labels is not None and k == int(
-                            np.asarray(labels)[i]) else (80, 80, 200)
-                        d.rectangle([0, r * bar_h, int(probs[k] * (w * zoom - 30)),
-                                     (r + 1) * bar_h - 2], fill=color)
-                        d.text((w * zoom - 28, r * bar_h), str(int(k)), fill=(0, 0, 0))
-                frame = Image.new("RGB", (2 * w * zoom + 4, h * zoom + 14), (255, 255, 255))
-                frame.paste(left, (0, 14))
-                frame.paste(right, (w * zoom + 4, 14))
-                ImageDraw.Draw(frame).text((2, 1), f"glimpses: {t}", fill=(0, 0, 0))
-                frames.append(frame)
-            path = os.path.join(out_dir, f"adaglimpse_{i:03d}.gif")
-            frames[0].save(path, save_all=True, append_images=frames[1:],
-                           duration=duration_ms, loop=0)
-            paths.append(path)
-        return paths
 
     def get_config(self):
         config = super().get_config()

@@ -1,7 +1,6 @@
 """Localization by ordinal embedding: a box-moving agent rewarded in embedding space."""
 
 import contextvars
-import os
 import pathlib
 
 import keras
@@ -500,64 +499,6 @@ class OrdinalLocalizer(GlimpseModel):
         return {"ord_acc_inst": 100.0 * float(np.mean(np.concatenate(inst))),
                 "ord_acc_proto": 100.0 * float(np.mean(np.concatenate(proto))),
                 "count": int(sum(len(v) for v in inst))}
-
-    # ------------------------------------------------------------ pictures
-    def visualize(self, images, labels, out_dir, mode="sample", max_gifs=8, boxes_per_image=32):
-        """Writes `trajectory_<i>.gif` (ground truth green, boxes per step) per
-        image and `distance_vs_iou.png`, a scatter of the embedding distance to
-        the ground-truth box against IoU (random squares and trajectory boxes).
-
-        Args:
-            images: `(N, 84, 84, 1)` normalised images.
-            labels: `(N, 4)` ground-truth boxes.
-            out_dir: output folder.
-            mode: `"sample"` or `"greedy"` rollouts.
-
-        Returns:
-            list of written paths.
-        """
-        from keras_glimpse import viz
-
-        images = tf.convert_to_tensor(np.asarray(images), tf.float32)
-        gt = tf.convert_to_tensor(np.asarray(labels), tf.float32)
-        os.makedirs(out_dir, exist_ok=True)
-        out = self.rollout(images, mode=mode, training=False)
-        traj = out["boxes"].numpy()
-        written = []
-        to_yx = lambda b: np.stack([b[..., 1], b[..., 0], b[..., 3] + 1, b[..., 2] + 1], -1)  # noqa: E731
-        scale = 3
-        for i in range(min(len(traj), max_gifs)):
-            frames = viz.trajectory_frames(images[i].numpy(), to_yx(traj[i]), scale=scale)
-            frames = [viz.draw_boxes(f, to_yx(gt[i].numpy()[None]) * scale,
-                                     colors=np.array([[0, 200, 0]], np.uint8), thickness=1)
-                      for f in frames]
-            written.append(viz.save_gif(frames, os.path.join(out_dir, f"trajectory_{i}.gif")))
-        # distance vs IoU
-        fmap = self.embedding.feature_map(images)
-        e_gt = self._embed_one(fmap, gt, training=False)
-        rand, rand_iou = triplet.sample_ordinal_boxes(
-            gt, seed=0, num_boxes=boxes_per_image, image_size=self.image_shape[0],
-            min_side=self.min_side)
-        all_boxes = tf.concat([rand, out["boxes"]], axis=1)
-        all_iou = tf.concat([rand_iou, box_dynamics.box_iou(out["boxes"], gt[:, None])], 1)
-        emb = self.embedding.embed_boxes(fmap, all_boxes, training=False)
-        dist = triplet.pairwise_distance(e_gt[:, None, :], emb).numpy()
-        plt = viz._require("matplotlib.pyplot")
-        fig, ax = plt.subplots(figsize=(5, 4))
-        k = rand.shape[1]
-        ax.scatter(all_iou.numpy()[:, :k].ravel(), dist[:, :k].ravel(), s=4, alpha=0.5,
-                   label="random squares")
-        ax.scatter(all_iou.numpy()[:, k:].ravel(), dist[:, k:].ravel(), s=6, alpha=0.7,
-                   label="agent boxes")
-        ax.set_xlabel("IoU with the ground truth")
-        ax.set_ylabel("embedding distance to the ground truth")
-        ax.legend()
-        fig.tight_layout()
-        path = os.path.join(out_dir, "distance_vs_iou.png")
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
-        return written
 
     # ------------------------------------------------------------ config
     def _constructor_args(self):

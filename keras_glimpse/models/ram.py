@@ -27,8 +27,6 @@ Conventions shared by both models (the upstream RAM port, spec §2.6):
   policy=...)`, `evaluate_policy`).
 """
 
-import os
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -478,25 +476,6 @@ class RAM(_RecurrentAttention):
         acc = correct / max(total, 1)
         return {"accuracy": acc, "error": 100.0 * (1.0 - acc), "count": total}
 
-    def visualize(self, images, labels, out_dir, num_images=6, mode="greedy", policy=None):
-        """Writes `ram_glimpses.gif` (one frame per glimpse) and `ram_glimpses.png`.
-
-        Every frame shows, per image, the glimpse boxes of all scales at the
-        current step over the image (earlier locations as dots), the retina's
-        contents at each scale, and the class predicted from `h_t`, in green
-        when correct and red otherwise.
-
-        Returns:
-            list of the written paths.
-        """
-        images = self._images(images)[:num_images]
-        labels = np.asarray(labels)[:num_images].astype(int)
-        out = self.rollout(images, mode=mode, policy=policy)
-        step_logits = self.classifier(out["hidden_states"])  # (B, T, K)
-        preds = np.argmax(np.asarray(step_logits), axis=-1)
-        return _write_visualization(self, images, out["locations"], preds, labels, None,
-                                    out_dir, "ram_glimpses")
-
     def get_config(self):
         config = self._block_config()
         config["num_classes"] = self.num_classes
@@ -702,104 +681,7 @@ class URAM(_RecurrentAttention):
             result["test_accuracy"] = float(probe.evaluate(x_test, y_test, verbose=0)[1])
         return result
 
-    def visualize(self, images, labels=None, out_dir=".", num_images=6, mode="greedy",
-                  policy=None):
-        """Writes `uram_glimpses.gif` and `uram_glimpses.png`: per step, the
-        glimpse boxes, the retina contents and the cumulative reconstruction.
-
-        Returns:
-            list of the written paths.
-        """
-        images = self._images(images)[:num_images]
-        out = self.rollout(images, mode=mode, policy=policy)
-        return _write_visualization(self, images, out["locations"], None, None,
-                                    np.asarray(out["reconstructions"]), out_dir,
-                                    "uram_glimpses")
-
     def get_config(self):
         config = self._block_config()
         config.update(discount=self.discount, decoder_activation=self.decoder_activation)
         return config
-
-
-# --------------------------------------------------------------------------- pictures
-_GREEN, _RED, _YELLOW = (40, 200, 60), (230, 40, 40), (250, 210, 40)
-
-
-def _to_rgb_uint8(x):
-    x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
-    if x.shape[-1] == 1:
-        x = np.repeat(x, 3, axis=-1)
-    return (x * 255.0 + 0.5).astype(np.uint8)
-
-
-def _write_visualization(model, images, locations, preds, labels, recons, out_dir, stem):
-    """Draws one frame per glimpse (GIF) and all steps side by side (PNG)."""
-    from PIL import Image, ImageDraw  # lazy: the `viz` extra
-
-    os.makedirs(out_dir, exist_ok=True)
-    images_np = np.asarray(images)
-    locations = np.asarray(locations)
-    n, steps = locations.shape[:2]
-    h, w = model.image_shape[:2]
-    zoom = max(1, 160 // max(h, w))
-    glimpses = np.stack([np.asarray(model._sense(images, locations[:, t]))
-                         for t in range(steps)], axis=1)  # (B, T, k, g, g, C)
-    boxes = model.glimpse_boxes(locations)  # (B, T, k, 4)
-    cell_h = h * zoom
-    g_zoom = max(1, cell_h // (model.glimpse_size * model.num_scales))
-    g_side = model.glimpse_size * g_zoom
-
-    def panel(i, t):
-        """Image with boxes + glimpse strip (+ reconstruction) for image i, step t."""
-        img = Image.fromarray(_to_rgb_uint8(images_np[i])).resize((w * zoom, h * zoom),
-                                                                Image.NEAREST)
-        draw = ImageDraw.Draw(img)
-        if preds is not None:
-            colour = _GREEN if preds[i, t] == labels[i] else _RED
-        else:
-            colour = _YELLOW
-        for tau in range(t):
-            cy = (boxes[i, tau, 0, 0] + boxes[i, tau, 0, 2]) / 2 * zoom
-            cx = (boxes[i, tau, 0, 1] + boxes[i, tau, 0, 3]) / 2 * zoom
-            draw.ellipse([cx - 2, cy - 2, cx + 2, cy + 2], fill=(120, 160, 255))
-        for s in range(model.num_scales):
-            y1, x1, y2, x2 = boxes[i, t, s] * zoom
-            draw.rectangle([x1, y1, x2 - 1, y2 - 1], outline=colour, width=2 if s == 0 else 1)
-        if preds is not None:
-            draw.text((2, 2), f"t={t + 1} pred {preds[i, t]} (label {labels[i]})", fill=colour)
-        else:
-            draw.text((2, 2), f"t={t + 1}", fill=colour)
-        cols = [img]
-        strip = Image.new("RGB", (g_side, cell_h), (30, 30, 30))
-        for s in range(model.num_scales):
-            gl = Image.fromarray(_to_rgb_uint8(glimpses[i, t, s])).resize((g_side, g_side),
-                                                                        Image.NEAREST)
-            strip.paste(gl, (0, s * g_side))
-        cols.append(strip)
-        if recons is not None:
-            cols.append(Image.fromarray(_to_rgb_uint8(recons[i, t])).resize(
-                (w * zoom, h * zoom), Image.NEAREST))
-        width = sum(c.width for c in cols) + 4 * (len(cols) - 1)
-        out = Image.new("RGB", (width, cell_h), (0, 0, 0))
-        x = 0
-        for c in cols:
-            out.paste(c, (x, 0))
-            x += c.width + 4
-        return out
-
-    frames = []
-    for t in range(steps):
-        rows = [panel(i, t) for i in range(n)]
-        frame = Image.new("RGB", (rows[0].width, sum(r.height + 4 for r in rows)), (0, 0, 0))
-        for i, r in enumerate(rows):
-            frame.paste(r, (0, i * (r.height + 4)))
-        frames.append(frame)
-    gif = os.path.join(out_dir, f"{stem}.gif")
-    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=700, loop=0)
-    grid = Image.new("RGB", (steps * (frames[0].width + 8), frames[0].height), (255, 255, 255))
-    for t, f in enumerate(frames):
-        grid.paste(f, (t * (f.width + 8), 0))
-    png = os.path.join(out_dir, f"{stem}.png")
-    grid.save(png)
-    return [gif, png]

@@ -5,7 +5,6 @@ import os
 import pathlib
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_glimpse.distribute import clip_by_global_norm_across_replicas
@@ -674,65 +673,3 @@ class RECAP(GlimpseModel):
         self._trackers["loss"].update_state(ce)
         self._accuracy.update_state(y, logits)
         return {"loss": self._trackers["loss"].result(), "accuracy": self._accuracy.result()}
-
-    # ------------------------------------------------------------- pictures
-    def visualize(self, images, labels, out_dir, mode="greedy", max_images=10):
-        """Writes, per image, a GIF of the glimpse path and a policy heatmap PNG.
-
-        `glimpse_{i}.gif`: one frame per step, the image with the `P x P` cells
-        read so far (the current one thickest). `heatmap_{i}.png` (agent stage):
-        one panel per step, the policy's action probabilities over the `N x N`
-        grid (visited cells at zero, normalised per panel), the cell chosen
-        next outlined. Uses `keras_glimpse.viz` (Pillow, matplotlib).
-
-        Args:
-            images: `(B, I, I, C)` images in [0, 1].
-            labels: `(B,)` int labels (shown in the heatmap titles).
-            out_dir: output folder (created).
-            mode: `"greedy"` or `"sample"`.
-            max_images: at most this many images are drawn.
-
-        Returns:
-            The list of written file paths.
-        """
-        from keras_glimpse import viz
-
-        out_dir = pathlib.Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        images = np.asarray(images, np.float32)[:max_images]
-        labels = np.asarray(labels).reshape(-1)[:max_images]
-        out = self.rollout(tf.convert_to_tensor(images), mode=mode)
-        preds = np.argmax(np.asarray(out["predictions"]), axis=-1)
-        probs = np.asarray(out["action_probs"])
-        actions = np.asarray(out["actions"])
-        n, p, s = self.grid_size, self.patch_size, self.stride
-        if self.stage == "agent":  # cells read: the start cell, then a_0 .. a_{T-2}
-            read = np.concatenate([np.full((len(images), 1), self.start_cell), actions[:, :-1]],
-                                  axis=1)
-        else:
-            read = actions
-        scale = max(1, 256 // self.image_size)
-        cell_px = max(4, 128 // n)
-        written = []
-        for i in range(len(images)):
-            rows, cols = np.divmod(read[i], n)
-            boxes = np.stack([rows * s, cols * s, rows * s + p, cols * s + p], axis=-1)
-            frames = viz.trajectory_frames(images[i], boxes, scale)
-            written.append(viz.save_gif(frames, str(out_dir / f"glimpse_{i}.gif"),
-                                        duration_ms=600))
-            if self.stage != "agent":
-                continue
-            panels, titles = [], []
-            for t in range(probs.shape[1]):
-                grid = probs[i, t].reshape(n, n)
-                grid = grid / max(float(grid.max()), 1e-12)
-                rgb = np.stack([grid, grid ** 2, 1.0 - grid], axis=-1)  # cold -> hot
-                panel = viz.upscale(viz.to_rgb_uint8(rgb), cell_px)
-                r, c = divmod(int(actions[i, t]), n)
-                box = [[r * cell_px, c * cell_px, (r + 1) * cell_px, (c + 1) * cell_px]]
-                panels.append(viz.draw_boxes(panel, box, colors=[[0, 255, 0]], thickness=2))
-                titles.append(f"t={t} max p={probs[i, t].max():.2f}")
-            titles[0] = f"y={labels[i]} pred={preds[i]} | " + titles[0]
-            written.append(viz.save_grid(panels, str(out_dir / f"heatmap_{i}.png"),
-                                         titles=titles, ncols=len(panels)))
-        return written

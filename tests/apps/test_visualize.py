@@ -1,4 +1,5 @@
 import pathlib
+import types
 
 import numpy as np
 from PIL import Image
@@ -28,15 +29,16 @@ def test_generic_trajectory_visualisation(toy, trained_dir, tmp_path, capsys):
     assert str(out / "trajectories.png") in capsys.readouterr().out
 
 
-def test_model_visualize_hook_is_preferred(toy, trained_dir, tmp_path, monkeypatch):
+def test_registered_visualizer_is_used(toy, trained_dir, tmp_path, monkeypatch):
     model_dir, _ = trained_dir
     calls = []
 
-    def hook(self, images, labels, out_dir):
+    def hook(model, images, labels, out_dir):
+        assert isinstance(model, ToyGlimpseModel)
         calls.append((tuple(images.shape), tuple(labels.shape), out_dir))
         return [pathlib.Path(out_dir) / "custom.png"]
 
-    monkeypatch.setattr(ToyGlimpseModel, "visualize", hook, raising=False)
+    monkeypatch.setitem(viz.VISUALIZERS, "ToyGlimpseModel", types.SimpleNamespace(visualize=hook))
     assert _run([f"--model_dir={model_dir}", f"--out_dir={tmp_path}", "--num_images=2"]) == 0
     assert calls == [((2, 28, 28, 1), (2,), str(tmp_path))]
 

@@ -104,3 +104,22 @@ def test_dispatcher_and_argument_errors():
         cm.make_dataset("test", 4, image_size=20)
     with pytest.raises(ValueError, match="clutter_size=40"):
         cm.make_dataset("test", 4, clutter_size=40)
+
+
+def test_validation_split_is_fixed_held_out_and_not_the_test_placements():
+    from keras_glimpse.data.mnist import mnist_split
+
+    x_va, y_va = mnist_split("validation", source="embedded")
+    kw = dict(image_size=40, num_clutter=2, source="embedded", seed=3)
+    ds = cm.make_dataset("validation", 128, **kw)
+    a, ya = map(np.concatenate, zip(*ds.as_numpy_iterator()))
+    b, yb = map(np.concatenate, zip(*ds.as_numpy_iterator()))
+    np.testing.assert_array_equal(a, b)  # no fresh randomness per pass
+    np.testing.assert_array_equal(ya, yb)
+    assert len(a) == len(x_va)
+    np.testing.assert_array_equal(ya, y_va)  # unshuffled by default
+    test, _ = map(np.concatenate, zip(*cm.make_dataset(
+        "test", 128, num_examples=len(x_va), **kw).as_numpy_iterator()))
+    assert test.shape == a.shape and not np.array_equal(a, test)
+    with pytest.raises(ValueError, match="split='bogus'"):
+        cm.make_dataset("bogus", 4, source="embedded")

@@ -48,3 +48,37 @@ def test_invalid_arguments():
         digits_canvas.make_dataset("train", 4, canvas_size=20)
     with pytest.raises(ValueError, match="split='val'"):
         digits_canvas.make_dataset("val", 4)
+
+
+def _collect(ds):
+    xs, ys = zip(*[(np.asarray(x), np.asarray(y)) for x, y in ds])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def test_validation_split_fixed_held_out_with_validation_clutter(monkeypatch):
+    from keras_glimpse.data.mnist import mnist_split
+
+    x_va, y_va = mnist_split("validation", source="embedded")
+    pools = []
+    make_fn = digits_canvas.make_canvas_fn
+    monkeypatch.setattr(digits_canvas, "make_canvas_fn",
+                        lambda digits, *a: pools.append(digits) or make_fn(digits, *a))
+    ds = digits_canvas.make_dataset("validation", 128, seed=3, source="embedded")
+    a, ya = _collect(ds)
+    b, yb = _collect(ds)
+    np.testing.assert_array_equal(a, b)  # fixed: no fresh randomness per pass
+    assert len(a) == len(x_va) and a.shape[1:] == (64, 64, 1)
+    np.testing.assert_array_equal(ya, y_va)  # unshuffled by default
+    # Clutter is cut from validation digits only (never test digits).
+    np.testing.assert_allclose(pools[0], x_va / 255.0, atol=1e-6)
+    test, _ = _collect(digits_canvas.make_dataset("test", 128, seed=3, source="embedded",
+                                                  limit=len(x_va)))
+    assert test.shape == a.shape and not np.array_equal(a, test)
+    # Training clutter comes from the training digits, which exclude validation.
+    digits_canvas.make_dataset("train", 8, source="embedded")
+    held = {x.tobytes() for x in x_va}
+    train_pool = np.rint(pools[-1] * 255.0).astype(np.uint8)
+    np.testing.assert_array_equal(train_pool, mnist_split("train", source="embedded")[0])
+    assert not any(x.tobytes() in held for x in train_pool)
+    with pytest.raises(ValueError, match="split='bogus'"):
+        digits_canvas.make_dataset("bogus", 4, source="embedded")

@@ -24,7 +24,10 @@ def _write_npz(path, n_train=6, n_test=4):
              y_test=np.arange(n_test, dtype=np.uint8) % 10)
 
 
-def test_embedded_split_is_disjoint_balanced_uint8(caplog):
+def test_embedded_split_is_disjoint_balanced_uint8(caplog, monkeypatch):
+    # The warning is logged once per process; another test in this worker may
+    # already have loaded the embedded digits.
+    monkeypatch.setattr(mnist, "_WARNED_EMBEDDED", False)
     with caplog.at_level(logging.WARNING, logger="keras_glimpse"):
         result = mnist.load_mnist()
     (xtr, ytr), (xte, yte) = result
@@ -107,3 +110,30 @@ def test_load_dispatcher():
     assert "mnist" in str(e.value) and "cluttered_mnist" in str(e.value)
     for name in ("cluttered_mnist", "cifar", "fmow", "elastic_digits"):
         assert name in data_lib.DATASETS
+
+
+def test_mnist_split_holds_out_a_fixed_validation_set():
+    (x_file, y_file), (x_test, y_test) = mnist.load_mnist(source="embedded")
+    x_tr, y_tr = mnist.mnist_split("train", source="embedded")
+    x_va, y_va = mnist.mnist_split("validation", source="embedded")
+    assert len(x_va) == round(len(x_file) * mnist.VALIDATION_FRACTION) == 333
+    assert len(x_tr) + len(x_va) == len(x_file)
+    assert x_va.dtype == np.uint8 and x_va.shape[1:] == (28, 28) and y_va.shape == (333,)
+    # Disjoint, and together the whole training file (as a multiset of images).
+    assert not {x.tobytes() for x in x_tr} & {x.tobytes() for x in x_va}
+    pairs = sorted(x.tobytes() + bytes([y]) for x, y in zip(x_file, y_file))
+    assert sorted(x.tobytes() + bytes([y]) for x, y in zip(np.concatenate([x_tr, x_va]),
+                                                           np.concatenate([y_tr, y_va]))) == pairs
+    assert len(set(y_va.tolist())) == 10  # every class is represented
+    x_te, y_te = mnist.mnist_split("test", source="embedded")
+    np.testing.assert_array_equal(x_te, x_test)
+    np.testing.assert_array_equal(y_te, y_test)
+    # Fixed: the same digits on every call and for any run seed.
+    again, _ = mnist.mnist_split("validation", source="embedded")
+    np.testing.assert_array_equal(x_va, again)
+    per_seed = [np.concatenate([x for x, _ in mnist.make_dataset(
+        "validation", 128, seed=s, source="embedded")]) for s in (0, 7)]
+    np.testing.assert_array_equal(per_seed[0], per_seed[1])
+    np.testing.assert_allclose(per_seed[0][..., 0], x_va / 255.0, atol=1e-6)  # unshuffled
+    with pytest.raises(ValueError, match="split='valid'"):
+        mnist.mnist_split("valid", source="embedded")

@@ -109,3 +109,85 @@ def test_validation():
         oc.load_ordinal_clutter("valid")
     with pytest.raises(ValueError, match="digit=12"):
         oc.load_ordinal_clutter("train", digit=12)
+
+
+def test_validation_split_fixed_held_out_with_validation_clutter(monkeypatch):
+    from keras_glimpse.data.mnist import mnist_split
+
+    x_va, y_va = mnist_split("validation", source="embedded")
+    pools = []
+    gen = oc.generate_ordinal_clutter
+    monkeypatch.setattr(oc, "generate_ordinal_clutter",
+                        lambda digits, pool, **k: pools.append(pool) or gen(digits, pool, **k))
+    a = oc.load_ordinal_clutter("validation", seed=1, source="embedded")
+    b = oc.load_ordinal_clutter("validation", seed=1, source="embedded")
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert len(a[0]) == int((y_va == 4).sum()) > 0 and (a[2] == 4).all()
+    # Fragments are cut from validation digits only (never test digits).
+    np.testing.assert_array_equal(pools[0], x_va)
+    test = oc.load_ordinal_clutter("test", seed=1, source="embedded", num_examples=len(a[0]))
+    assert test[0].shape == a[0].shape and not np.array_equal(a[0], test[0])
+    # Through the dispatcher: fixed, unshuffled, nothing dropped.
+    ds = data_lib.load("ordinal_clutter", split="validation", batch_size=8, seed=1,
+                       source="embedded")
+    first = np.concatenate([np.asarray(bx) for _, bx in ds])
+    second = np.concatenate([np.asarray(bx) for _, bx in ds])
+    np.testing.assert_array_equal(first, a[1])
+    np.testing.assert_array_equal(second, a[1])
+    with pytest.raises(ValueError, match="split='bogus'"):
+        oc.load_ordinal_clutter("bogus", source="embedded")
+    with pytest.raises(ValueError, match="split='bogus'"):
+        oc.make_dataset("bogus", 4, source="embedded")
+
+
+def test_train_and_test_keep_their_generation_seeds():
+    from keras_glimpse.data.mnist import mnist_split
+
+    # Test: exactly what it was before the validation split (seed id 1, test pool).
+    x_te, y_te = mnist_split("test", source="embedded")
+    images, boxes, _ = oc.load_ordinal_clutter("test", seed=3, source="embedded",
+                                               num_examples=10)
+    ref, ref_boxes, _ = oc.generate_ordinal_clutter(x_te[y_te == 4][:10], x_te,
+                                                    seed=[3, 1, 4, 0])
+    np.testing.assert_array_equal(images, ref)
+    np.testing.assert_array_equal(boxes, ref_boxes)
+    # Train: seed id 0, digits and clutter from the training digits without validation.
+    x_tr, y_tr = mnist_split("train", source="embedded")
+    _, _, labels = oc.load_ordinal_clutter("train", seed=3, source="embedded")
+    assert len(labels) == int((y_tr == 4).sum())
+    images, _, _ = oc.load_ordinal_clutter("train", seed=3, source="embedded",
+                                           num_examples=10)
+    ref, _, _ = oc.generate_ordinal_clutter(x_tr[y_tr == 4][:10], x_tr, seed=[3, 0, 4, 0])
+    np.testing.assert_array_equal(images, ref)
+
+
+def test_cache_is_keyed_by_split(tmp_path, caplog):
+    kw = dict(seed=1, source="embedded", num_examples=6)
+    ds = oc.make_dataset("validation", 6, cache_path=tmp_path, **kw)
+    assert (tmp_path / "ordinal_clutter_validation_s1_d4_only.npz").is_file()
+    oc.make_dataset("test", 6, cache_path=tmp_path, **kw)
+    assert (tmp_path / "ordinal_clutter_test_s1_d4_only.npz").is_file()
+    cached = np.concatenate([np.asarray(x) for x, _ in oc.make_dataset(
+        "validation", 6, cache_path=tmp_path, **kw)])
+    np.testing.assert_array_equal(cached, np.concatenate([np.asarray(x) for x, _ in ds]))
+    # One explicit file is one split: reading it for another split is an error.
+    path = tmp_path / "one.npz"
+    oc.load_ordinal_clutter("validation", cache_path=path, **kw)
+    with pytest.raises(ValueError, match="'validation' split; received split='test'"):
+        oc.load_ordinal_clutter("test", cache_path=path, **kw)
+    # A training file written before files recorded their split still holds the
+    # validation digits: it is regenerated; an old test file is still valid.
+    stale = tmp_path / "stale_train.npz"
+    np.savez_compressed(stale, images=np.zeros((1, 84, 84), np.uint8),
+                        boxes=np.zeros((1, 4), np.int32), labels=np.zeros(1, np.uint8))
+    with caplog.at_level("INFO", logger="keras_glimpse"):
+        fresh = oc.load_ordinal_clutter("train", cache_path=stale, **kw)
+    assert "regenerating" in caplog.text and len(fresh[0]) == 6
+    np.testing.assert_array_equal(oc.load_ordinal_clutter("train", cache_path=stale, **kw)[0],
+                                  fresh[0])
+    old_test = tmp_path / "old_test.npz"
+    want = oc.load_ordinal_clutter("test", **kw)
+    np.savez_compressed(old_test, images=want[0], boxes=want[1], labels=want[2])
+    np.testing.assert_array_equal(oc.load_ordinal_clutter("test", cache_path=old_test, **kw)[0],
+                                  want[0])

@@ -102,6 +102,33 @@ def test_plain_mnist_at_28():
     np.testing.assert_array_equal(y, yt[:20])
 
 
+def test_validation_split_fixed_held_out_and_not_the_test_placements():
+    from keras_glimpse.data.mnist import mnist_split
+
+    x_va, y_va = mnist_split("validation", source="embedded")
+    ds = make_dataset("validation", 64, seed=5, source="embedded")
+    x1, y1 = _collect(ds)
+    x2, _ = _collect(ds)
+    x3, y3 = _collect(make_dataset("validation", 100, seed=5, source="embedded"))
+    np.testing.assert_array_equal(x1, x2)  # fixed: no fresh clutter per pass
+    np.testing.assert_array_equal(x1, x3)  # nor per evaluation batch size
+    assert x1.shape == (len(x_va), 64, 64, 1)
+    np.testing.assert_array_equal(y1, y_va)  # unshuffled by default
+    np.testing.assert_array_equal(y3, y_va)
+    test, _ = _collect(make_dataset("test", 64, seed=5, source="embedded", limit=len(x_va)))
+    assert test.shape == x1.shape and not np.array_equal(x1, test)
+    # Repeated, it is the same fixed set on every pass.
+    rep = make_dataset("validation", 111, seed=5, source="embedded", repeat=True)
+    batches = [np.asarray(x) for x, _ in rep.take(6)]
+    np.testing.assert_array_equal(np.concatenate(batches[:3]), np.concatenate(batches[3:]))
+    # At 28x28 (no clutter) it is exactly the held-out validation digits.
+    plain, _ = _collect(make_dataset("validation", 100, source="embedded", img_size=28,
+                                     clutter_count=0))
+    np.testing.assert_allclose(plain[..., 0], x_va / 255.0, atol=1e-6)
+    with pytest.raises(ValueError, match="split='bogus'"):
+        make_dataset("bogus", 4, source="embedded")
+
+
 @pytest.mark.parametrize("kwargs", [{"split": "val"}, {"batch_size": 0}, {"img_size": 20},
                                     {"clutter_size": 28}, {"clutter_count": -1}])
 def test_invalid_arguments(kwargs):

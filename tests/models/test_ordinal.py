@@ -184,16 +184,6 @@ def test_pretrained_loading(tmp_path):
         tiny(pretrained=str(ckpt / "best.keras"), fc_units=32)
 
 
-def test_visualize_writes_gifs_and_scatter(tmp_path):
-    pytest.importorskip("matplotlib")
-    model = tiny()
-    x, gt = batch(2)
-    written = model.visualize(x, gt, str(tmp_path), max_gifs=2, boxes_per_image=4)
-    names = sorted(os.path.basename(p) for p in written)
-    assert names == ["distance_vs_iou.png", "trajectory_0.gif", "trajectory_1.gif"]
-    assert all(os.path.getsize(p) > 0 for p in written)
-
-
 def test_validation():
     with pytest.raises(ValueError, match="stage='bogus'"):
         tiny(stage="bogus")

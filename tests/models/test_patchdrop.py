@@ -258,13 +258,3 @@ def test_invalid_arguments():
         PatchDrop(finetune_penalty=1, **TINY)
     with pytest.raises(ValueError, match="Unknown backbone 'vgg16'"):
         PatchDrop(**{**TINY, "hr_backbone": "vgg16"})
-
-
-def test_visualize_writes_figures_and_heatmap(tmp_path):
-    pytest.importorskip("matplotlib")
-    model = _tiny("finetune")
-    x, y = _batch(3)
-    paths = model.visualize(x, y, str(tmp_path), max_images=2)
-    assert len(paths) == 3 and paths[-1].endswith("patch_heatmap.png")
-    for p in paths:
-        assert (tmp_path / p.split("/")[-1]).stat().st_size > 1000

@@ -1,4 +1,4 @@
-"""RAM and URAM: shapes, config, losses, saving, export, replicas, XLA, pictures."""
+"""RAM and URAM: shapes, config, losses, saving, export, replicas, XLA."""
 
 import numpy as np
 import pytest
@@ -260,17 +260,6 @@ def test_uram_evaluation_helpers():
     assert curve[0] == pytest.approx(float(np.mean(x ** 2)), rel=1e-5)
     probe = model.linear_probe(ds, test_dataset=ds, num_classes=2, epochs=2)
     assert 0.0 <= probe["train_accuracy"] <= 1.0 and "test_accuracy" in probe
-
-
-def test_visualize_writes_gif_and_png(tmp_path):
-    from PIL import Image
-
-    paths = small_ram().visualize(images(), np.array([0, 1, 2, 1]), str(tmp_path), num_images=2)
-    gif = Image.open(paths[0])
-    assert gif.n_frames == 3  # one frame per glimpse
-    assert Image.open(paths[1]).size[0] > gif.size[0]
-    paths = small_uram().visualize(images((2, 12, 12, 3)), None, str(tmp_path))
-    assert all(p.endswith((".gif", ".png")) for p in paths)
 
 
 def test_registry_presets_build():

@@ -277,18 +277,6 @@ def test_pretrained_errors(tmp_path):
 
 
 # ------------------------------------------------------------ misc
-def test_visualize_writes_gifs_and_heatmaps(tmp_path):
-    from PIL import Image
-
-    model = _model()
-    x, y = _data(b=2)
-    files = model.visualize(x, y, tmp_path)
-    assert sorted(os.path.basename(f) for f in files) == [
-        "glimpse_0.gif", "glimpse_1.gif", "heatmap_0.png", "heatmap_1.png"]
-    gif = Image.open(os.path.join(tmp_path, "glimpse_0.gif"))
-    assert gif.n_frames == 3
-
-
 @pytest.mark.parametrize("kwargs", [{"stage": "train"}, {"policy": "greedy"},
                                     {"patch_size": 32}, {"num_steps": 17}, {"gamma": 1.5},
                                     {"embed_dim": 0}, {"label_smoothing": 1.0}])

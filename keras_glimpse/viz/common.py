@@ -1,7 +1,9 @@
-"""Drawing helpers shared by every method: boxes on images, PNG grids, GIFs.
+"""Drawing helpers shared by every method: boxes on images, layouts, PNGs, GIFs.
 
-Box drawing is plain numpy. Saving PNG grids needs matplotlib and GIFs need
-Pillow; both are imported lazily and come with `pip install 'keras_glimpse[viz]'`.
+Boxes, dots, masks and layouts are plain numpy. Text, GIFs and PNG images need
+Pillow and PNG grids matplotlib; both are imported lazily and come with
+`pip install 'keras_glimpse[viz]'`. Every helper returns a new `(H, W, 3)`
+uint8 array (or the path it wrote); none changes its input.
 
 Conventions (docs/architecture.md): locations are `(y, x)` in `[-1, 1]`;
 boxes are `(y1, x1, y2, x2)` in pixels.
@@ -58,14 +60,18 @@ def locations_to_boxes(locations, image_shape, size):
     return np.stack([cy - sh / 2, cx - sw / 2, cy + sh / 2, cx + sw / 2], axis=-1)
 
 
-def draw_boxes(image, boxes, colors=None, thickness=1):
-    """Draws box outlines on an image.
+def draw_boxes(image, boxes, colors=None, thickness=1, fill=False, clip=True):
+    """Draws box outlines (or filled boxes) on an image.
 
     Args:
         image: (H, W[, C]) float in [0, 1] or uint8.
-        boxes: (N, 4) `(y1, x1, y2, x2)` in pixels; clipped to the image.
+        boxes: (N, 4) `(y1, x1, y2, x2)` in pixels, end-exclusive: the pixels
+            `floor(y1) .. ceil(y2) - 1` (the same for x); drawn in order.
         colors: (N, 3) uint8 or None (the palette, one colour per box).
-        thickness: line width in pixels.
+        thickness: line width in pixels, drawn inside the box.
+        fill: fill the boxes instead of outlining them.
+        clip: clip each box to the image first, so that every box shows four
+            sides; with `clip=False` the parts outside the image are cut off.
 
     Returns:
         (H, W, 3) uint8 copy with the boxes drawn.
@@ -78,14 +84,70 @@ def draw_boxes(image, boxes, colors=None, thickness=1):
     colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
     t = max(int(thickness), 1)
     for (y1, x1, y2, x2), color in zip(boxes, colors):
-        y1, y2 = int(np.clip(np.floor(y1), 0, h - 1)), int(np.clip(np.ceil(y2) - 1, 0, h - 1))
-        x1, x2 = int(np.clip(np.floor(x1), 0, w - 1)), int(np.clip(np.ceil(x2) - 1, 0, w - 1))
+        y1, y2 = int(np.floor(y1)), int(np.ceil(y2)) - 1
+        x1, x2 = int(np.floor(x1)), int(np.ceil(x2)) - 1
+        if clip:
+            y1, y2 = min(max(y1, 0), h - 1), min(max(y2, 0), h - 1)
+            x1, x2 = min(max(x1, 0), w - 1), min(max(x2, 0), w - 1)
         if y2 < y1 or x2 < x1:
             continue
-        out[y1:min(y1 + t, y2 + 1), x1:x2 + 1] = color
-        out[max(y2 - t + 1, y1):y2 + 1, x1:x2 + 1] = color
-        out[y1:y2 + 1, x1:min(x1 + t, x2 + 1)] = color
-        out[y1:y2 + 1, max(x2 - t + 1, x1):x2 + 1] = color
+        if fill:
+            bands = [(y1, y2 + 1, x1, x2 + 1)]
+        else:
+            bands = [(y1, min(y1 + t, y2 + 1), x1, x2 + 1),
+                     (max(y2 - t + 1, y1), y2 + 1, x1, x2 + 1),
+                     (y1, y2 + 1, x1, min(x1 + t, x2 + 1)),
+                     (y1, y2 + 1, max(x2 - t + 1, x1), x2 + 1)]
+        for r0, r1, c0, c1 in bands:
+            r0, r1, c0, c1 = max(r0, 0), min(r1, h), max(c0, 0), min(c1, w)
+            if r0 < r1 and c0 < c1:
+                out[r0:r1, c0:c1] = color
+    return out
+
+
+def draw_dots(image, centers, radius=2, color=(120, 160, 255)):
+    """Draws filled dots of `radius` pixels at `centers` (N, 2) `(y, x)` in pixels."""
+    out = to_rgb_uint8(image).copy()
+    yy, xx = np.mgrid[:out.shape[0], :out.shape[1]]
+    for cy, cx in np.asarray(centers, np.float32).reshape(-1, 2):
+        out[(yy - cy) ** 2 + (xx - cx) ** 2 <= (radius + 0.5) ** 2] = color
+    return out
+
+
+def draw_text(image, text, xy=(2, 2), color=(0, 0, 0)):
+    """Writes `text` with Pillow's default font, its top-left corner at `xy` = (x, y) px."""
+    image_mod = _require("PIL.Image")
+    draw_mod = _require("PIL.ImageDraw")
+    picture = image_mod.fromarray(to_rgb_uint8(image))
+    draw_mod.Draw(picture).text(tuple(xy), str(text), fill=tuple(int(c) for c in color))
+    return np.array(picture)
+
+
+def stack(images, axis=1, gap=0, fill=0, end_gap=False):
+    """Lays images side by side (`axis=1`) or one under another (`axis=0`).
+
+    Images of different sizes are aligned top-left; `gap` pixels separate
+    them (and follow the last one with `end_gap`); the background is `fill`
+    (a grey level or an RGB colour). Returns one (H, W, 3) uint8 array.
+    """
+    images = [to_rgb_uint8(im) for im in images]
+    if not images:
+        raise ValueError("stack needs at least one image.")
+    if axis not in (0, 1):
+        raise ValueError(f"`axis` must be 0 or 1; received axis={axis!r}.")
+    gap = int(gap)
+    along = sum(im.shape[axis] for im in images) + gap * (len(images) - 1 + bool(end_gap))
+    across = max(im.shape[1 - axis] for im in images)
+    out = np.empty((along, across, 3) if axis == 0 else (across, along, 3), np.uint8)
+    out[...] = fill
+    pos = 0
+    for im in images:
+        h, w = im.shape[:2]
+        if axis == 0:
+            out[pos:pos + h, :w] = im
+        else:
+            out[:h, pos:pos + w] = im
+        pos += im.shape[axis] + gap
     return out
 
 
@@ -128,6 +190,14 @@ def save_gif(frames, path, duration_ms=500, loop=0):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(duration_ms),
                    loop=int(loop))
+    return path
+
+
+def save_image(image, path):
+    """Saves one image as a PNG (or any format Pillow infers from `path`); returns `path`."""
+    image_mod = _require("PIL.Image")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    image_mod.fromarray(to_rgb_uint8(image)).save(path)
     return path
 
 

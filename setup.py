@@ -56,7 +56,10 @@ setup(
         # write TensorBoard logs when it is installed.
         "viz": ["matplotlib", "Pillow", "tensorboard==2.21.*"],
         "data": ["mlxtend"],
-        "test": ["pytest", "pytest-xdist"],
+        # data.name = "tfds:<dataset>" (keras_glimpse.data.tfds); 4.9 works with TF 2.21
+        # and installs no other tensorflow / keras / numpy.
+        "tfds": ["tensorflow-datasets==4.9.*"],
+        "test": ["pytest", "pytest-xdist", "tensorflow-datasets==4.9.*"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -141,7 +141,7 @@ def main(argv=None):
     images, labels = next(iter(test_ds))
     written = viz.visualize(model, images[:6], labels[:6], args.out_dir)
     export_dir = export_saved_model(model, os.path.join(args.out_dir, "saved_model"),
-                                    num_samples=10)
+                                    num_samples=10, overwrite=True)
     keras_path = os.path.join(args.out_dir, "ram.keras")
     model.save(keras_path)
     loaded = tf.saved_model.load(export_dir)

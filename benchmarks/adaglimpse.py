@@ -13,7 +13,6 @@ is reported separately from the steady-state rate.
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("KERAS_GLIMPSE_OFFLINE", "1")
 
@@ -36,16 +35,9 @@ def run_one(name, phase, steps, batch_size):
         y = tf.zeros((batch_size, h, w), tf.int32)
     else:
         y = x
-    fn = model.make_train_function()
-    data = [(x, y)]
-    start = time.perf_counter()
-    float(fn(data)["loss"])
-    trace = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(steps):
-        logs = fn(data)
-    float(logs["loss"])
-    dt = (time.perf_counter() - start) / steps
+    timing = harness.timed(harness.call_steps(model.make_train_function(), [(x, y)]), steps,
+                           warmup=1)
+    trace, dt = timing["first_s"], timing["step_s"]
     peak, where = harness.peak_memory_mib()
     updates = model.num_glimpses * model.rl_iters_per_step if phase == "rl" else 1
     return {"preset": name, "phase": phase, "trace_s": trace, "batches_per_s": 1.0 / dt,

@@ -10,6 +10,7 @@ import json
 import resource
 import subprocess
 import sys
+import time
 
 
 def peak_rss_mb():
@@ -46,3 +47,48 @@ def peak_memory_mib():
     if tf.config.list_logical_devices("GPU"):
         return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20, "GPU"
     return peak_rss_mb(), "CPU RSS"
+
+
+def timed(run, steps, warmup=0):
+    """The one timing loop of the benchmarks.
+
+    `run(n)` runs `n` training steps and returns the last step's logs (or
+    anything else). `run(warmup)` is timed first (`first_s`: tracing, XLA
+    compilation, allocator warm-up), then `run(steps)`; a `"loss"` in the
+    returned logs is read back so queued device work is counted.
+
+    Returns:
+        dict: `first_s`, `seconds`, `step_s` and `steps_per_s` of the timed steps.
+    """
+
+    def finish(logs):
+        if isinstance(logs, dict) and "loss" in logs:
+            float(logs["loss"])
+
+    start = time.perf_counter()
+    if warmup:
+        finish(run(warmup))
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    finish(run(steps))
+    seconds = time.perf_counter() - start
+    return {"first_s": first, "seconds": seconds, "step_s": seconds / steps,
+            "steps_per_s": steps / seconds}
+
+
+def fit_steps(model, dataset):
+    """`run(n)` for `timed`: one `model.fit` epoch of `n` steps on `dataset` (repeated)."""
+    return lambda n: model.fit(dataset, steps_per_epoch=n, epochs=1, verbose=0)
+
+
+def call_steps(step, *args):
+    """`run(n)` for `timed`: `n` calls of `step(*args)` (e.g. a compiled train
+    function); returns the last call's result."""
+
+    def run(n):
+        logs = None
+        for _ in range(n):
+            logs = step(*args)
+        return logs
+
+    return run

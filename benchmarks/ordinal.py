@@ -16,7 +16,6 @@ on a GPU. The model is the `ordinal_cluttered84` preset (T = 10 steps,
 import argparse
 import os
 import sys
-import time
 
 NAME = "ordinal_cluttered84"
 
@@ -43,16 +42,11 @@ def run_one(stage, batch_size, steps, warmup, jit):
     corner = rng.integers(0, 57, size=(batch_size, 2))
     y = np.concatenate([corner, corner + 27], axis=1).astype("float32")
     ds = tf.data.Dataset.from_tensors((x, y)).repeat()
-    t0 = time.perf_counter()
-    model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0)
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    elapsed = time.perf_counter() - t0
+    timing = harness.timed(harness.fit_steps(model, ds), steps, warmup)
     peak, where = harness.peak_memory_mib()
     return {"stage": stage, "mode": "jit" if jit else "graph", "batch_size": batch_size,
-            "steps_per_s": steps / elapsed, "first_fit_s": first, "peak_mib": peak,
-            "memory": where}
+            "steps_per_s": timing["steps_per_s"], "first_fit_s": timing["first_s"],
+            "peak_mib": peak, "memory": where}
 
 
 def main(argv=None):

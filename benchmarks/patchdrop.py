@@ -13,7 +13,6 @@ import argparse
 import os
 import pathlib
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -34,13 +33,7 @@ def run_one(stage, batch_size, steps, warmup):
     x = tf.constant(rng.normal(size=(batch_size, 32, 32, 3)).astype("float32"))
     y = tf.constant(rng.integers(0, 10, batch_size).astype("int32"))
     step = tf.function(model.train_step, jit_compile=False)
-    for _ in range(warmup):
-        step((x, y))
-    t = time.perf_counter()
-    for _ in range(steps):
-        logs = step((x, y))
-    float(logs["loss"])
-    dt = (time.perf_counter() - t) / steps
+    dt = harness.timed(harness.call_steps(step, (x, y)), steps, warmup)["step_s"]
     peak_gb = harness.peak_rss_mb() / 1024
     return {"stage": stage, "batch_size": batch_size, "steps_per_s": 1.0 / dt,
             "images_per_s": batch_size / dt, "peak_rss_gb": peak_gb,

@@ -11,7 +11,6 @@ original runs about 20 steps/s for this setting on the same 2 cores.
 import argparse
 import os
 import sys
-import time
 
 MODES = ("eager", "graph", "jit")
 
@@ -37,11 +36,9 @@ def run_one(mode, preset, batch_size, steps, threads):
     x = rng.random((batch_size,) + tuple(model.image_shape)).astype("float32")
     y = rng.integers(0, 10, batch_size).astype("int32")
     ds = tf.data.Dataset.from_tensors((x, y)).repeat()
-    model.fit(ds, steps_per_epoch=20, epochs=1, verbose=0)  # warm-up: tracing, Grappler, allocator
-    start = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    elapsed = time.perf_counter() - start
-    return {"mode": mode, "steps_per_s": steps / elapsed, "peak_mb": harness.peak_rss_mb()}
+    # 20 warm-up steps: tracing, Grappler, allocator.
+    timing = harness.timed(harness.fit_steps(model, ds), steps, warmup=20)
+    return {"mode": mode, "steps_per_s": timing["steps_per_s"], "peak_mb": harness.peak_rss_mb()}
 
 
 def main(argv=None):

@@ -15,7 +15,6 @@ The PyTorch original runs about 11 agent steps/s on 2 CPU cores.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402  (benchmarks/ is not a package)
@@ -38,16 +37,11 @@ def run_one(model_name, stage, batch_size, steps, warmup, jit):
     x = rng.random((batch_size, size, size, model.channels)).astype("float32")
     y = rng.integers(0, model.num_classes, size=(batch_size,)).astype("int32")
     ds = tf.data.Dataset.from_tensors((x, y)).repeat()
-    t0 = time.perf_counter()
-    model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0)
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    elapsed = time.perf_counter() - t0
+    timing = harness.timed(harness.fit_steps(model, ds), steps, warmup)
     peak, where = harness.peak_memory_mib()
     return {"model": model_name, "stage": stage, "mode": "jit" if jit else "graph",
-            "batch_size": batch_size, "steps_per_s": steps / elapsed,
-            "first_fit_s": compile_s, "peak_mib": peak, "memory": where}
+            "batch_size": batch_size, "steps_per_s": timing["steps_per_s"],
+            "first_fit_s": timing["first_s"], "peak_mib": peak, "memory": where}
 
 
 def main(argv=None):

@@ -82,6 +82,46 @@ class ClassificationError(keras.callbacks.Callback):
                 logs[f"{prefix}error"] = 100.0 * (1.0 - float(logs[f"{prefix}accuracy"]))
 
 
+class NonFiniteError(RuntimeError):
+    """A reported loss or a weight became NaN or Inf."""
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training by raising `NonFiniteError` as soon as any reported loss
+    (every log key ending in `loss`: RECAP's `policy_loss` and `value_loss`,
+    ordinal's agent loss, SAC's `critic_loss`, ...) is NaN or Inf after a
+    batch, or any weight is at the end of an epoch.
+
+    Keras' `TerminateOnNaN` watches `loss` only, and a NaN policy beside a
+    finite classification loss trained on. Put this callback first: raising at
+    the end of an epoch, before the checkpoint callbacks run, means no
+    checkpoint of a diverged model is ever written.
+    """
+
+    @staticmethod
+    def _bad_logs(logs):
+        return {k: v for k, v in (logs or {}).items()
+                if k.endswith("loss") and np.ndim(v) == 0 and not math.isfinite(float(v))}
+
+    def _check_logs(self, logs, where):
+        bad = self._bad_logs(logs)
+        if bad:
+            raise NonFiniteError(
+                "NaN or Inf loss " + ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
+                + f" {where}")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check_logs(logs, f"at batch {batch}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check_logs(logs, f"at the end of epoch {epoch + 1}")
+        for w in self.model.weights:
+            if "float" in str(w.dtype) and not np.all(
+                    np.isfinite(keras.ops.convert_to_numpy(w))):
+                raise NonFiniteError(
+                    f"NaN or Inf weight {w.path} at the end of epoch {epoch + 1}")
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Adds `epoch_seconds` (wall time of the epoch, validation included) to
     the epoch logs, so history.csv holds a run's time across restarts."""

@@ -12,7 +12,9 @@ this function and Keras' own `model.export(path)` (overridden by
 `GlimpseModel`) write the same `keras.export.ExportArchive` (`make_archive`).
 The
 folder is written atomically: into a temporary sibling that is renamed into
-place, so a failed export never destroys an existing export at `path`.
+place, so a failed export never destroys an existing export at `path`; an
+earlier export is replaced only when asked (`overwrite=True`), and a folder
+that is not an export (above all a training `model_dir`) never is.
 The result loads with plain `tf.saved_model.load`; neither keras nor
 tensorflow_probability is needed to serve it.
 """
@@ -64,18 +66,84 @@ def make_archive(model, num_samples=10):
     return archive
 
 
-def export_saved_model(model, path, num_samples=10, overwrite=True):
+def _is_saved_model(path):
+    return (path / "saved_model.pb").is_file()
+
+
+def _model_dir_inside(path):
+    """The first training `model_dir` (a folder with `config.json` and
+    `checkpoints/`) at or under `path`, or None."""
+    for config in [path / "config.json", *path.rglob("config.json")]:
+        if config.is_file() and (config.parent / "checkpoints").is_dir():
+            return config.parent
+    return None
+
+
+def check_destination(path, overwrite=False):
+    """Raises unless `path` may receive an export: it must not exist, or be a
+    previous export (a SavedModel) replaced only with `overwrite=True`. A file,
+    a folder with other contents, and a training `model_dir` are never replaced."""
+    path = pathlib.Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_dir():
+        raise FileExistsError(f"Export destination '{path}' is a file; choose a folder "
+                              "that does not exist yet.")
+    run = _model_dir_inside(path)
+    if run is not None:
+        raise FileExistsError(
+            f"Export destination '{path}' holds the training run '{run}'; exporting there "
+            "would delete it. Choose another folder (default: <model_dir>/export).")
+    if not any(path.iterdir()):
+        return
+    if not _is_saved_model(path):
+        raise FileExistsError(
+            f"Export destination '{path}' is a non-empty folder that is not a SavedModel; "
+            "choose a folder that does not exist yet.")
+    if not overwrite:
+        raise FileExistsError(f"'{path}' holds an earlier export; pass overwrite=True "
+                              "(apps: --overwrite) to replace it.")
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _swap_into_place(tmp, path):
+    """Renames `tmp` to `path`; an existing `path` is moved aside first and
+    restored if the second rename fails."""
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    backup = path.parent / f".{path.name}.old-{os.getpid()}"
+    os.replace(path, backup)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(backup, path)
+        raise
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.remove(backup)
+
+
+def export_saved_model(model, path, num_samples=10, overwrite=False):
     """Writes `model` as a SavedModel at `path` and returns the path.
 
     Args:
         model: a built `GlimpseModel`.
-        path: destination folder.
+        path: destination folder. It must not exist, be empty, or hold an
+            earlier export (replaced only with `overwrite=True`, and only after
+            the new one was written successfully). A file, a folder with other
+            contents and a training `model_dir` are refused.
         num_samples: M, the number of rollouts averaged by the `sample` endpoint.
-        overwrite: replace an existing export at `path` (only after the new one
-            was written successfully). If False and `path` exists, raises.
+        overwrite: replace an earlier export at `path`.
 
     Raises:
-        FileExistsError: `path` exists and `overwrite` is False.
+        FileExistsError: `path` may not be written (see above).
         TypeError: `model` does not implement `export_outputs`.
     """
     if not hasattr(model, "export_outputs"):
@@ -86,8 +154,7 @@ def export_saved_model(model, path, num_samples=10, overwrite=True):
     if int(num_samples) < 1:
         raise ValueError(f"`num_samples` must be >= 1; received num_samples={num_samples}.")
     path = pathlib.Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"'{path}' exists; pass overwrite=True to replace it.")
+    check_destination(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not model.built:
         model.build_from_image_shape()
@@ -95,13 +162,9 @@ def export_saved_model(model, path, num_samples=10, overwrite=True):
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         archive.write_out(str(tmp), verbose=False)
-        if path.exists():
-            backup = path.parent / f".{path.name}.old-{os.getpid()}"
-            os.replace(path, backup)
-            os.replace(tmp, path)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        # mkdtemp makes the folder 0700; a SavedModel is read by servers as other users.
+        os.chmod(tmp, 0o777 & ~_umask())
+        _swap_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -227,16 +227,11 @@ def build(name, weights=None, compile=True, **overrides):
     if hasattr(model, "build_from_image_shape"):
         model.build_from_image_shape()
     if compile:
-        training = dict(preset.get("training", {}))
-        training.pop("stages", None)
-        if hasattr(model, "compile_from_preset"):
-            model.compile_from_preset(training)
-        else:
-            import keras
+        from keras_glimpse import optimizers
 
-            model.compile(
-                optimizer=keras.optimizers.Adam(training.get("learning_rate", 1e-3))
-            )
+        training = dict(preset.get("training", {}))
+        training.pop("stages", None)  # the stage tables are for apps.train --stage
+        optimizers.compile_model(model, training)
     if weights is not None:
         load_weights(model, weights)
     model.preset_name = name

@@ -229,9 +229,14 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
     if "learned" not in results["runs"]:
         raise FileNotFoundError(f"No run of '{name}' under '{runs_dir}' to report yet.")
     learned = results["runs"]["learned"]
-    if key is not None and learned.get("test_" + metric):
-        results["measured"] = learned["test_" + metric]["mean"]
-        results["measured_std"] = learned["test_" + metric]["std"]
+    # `reproduce.measure` names the test metric that follows the paper's protocol
+    # when it is not the default one (RAM: one sampled rollout, "mc1_error").
+    measure = (preset.get("reproduce", {}) or {}).get("measure")
+    column = "test_" + (f"{measure}_percent" if measure else metric)
+    if key is not None and learned.get(column):
+        results["measured"] = learned[column]["mean"]
+        results["measured_std"] = learned[column]["std"]
+        results["measured_metric"] = measure or key
         if preset.get("paper_value") is not None:
             target = preset.get("paper_target")
             results["met"] = None if target is None else bool(

@@ -40,6 +40,7 @@ from keras_glimpse import callbacks as callbacks_lib
 from keras_glimpse import data as data_lib
 from keras_glimpse import distribute
 from keras_glimpse import export as export_lib
+from keras_glimpse import optimizers
 from keras_glimpse import registry
 
 logger = logging.getLogger("keras_glimpse")
@@ -80,6 +81,47 @@ def _accepts(builder, preset_model, key):
     return key in registry._valid_model_keys(builder, preset_model)
 
 
+def _training_keys():
+    """Every key any preset's `training` table (or stage) sets, plus the ones
+    the protocol reads with a default: the keys a `training.*` override may name."""
+    keys = {"batch_size", "epochs", "steps_per_epoch", "eval_steps", "validation_steps",
+            "jit_compile", "steps_per_execution", "picture_every", "monte_carlo",
+            "min_learning_rate", "clipnorm", "learning_rate", "optimizer", "schedule",
+            "early_stopping_patience", "plateau_factor", "plateau_patience", "weight_decay",
+            "momentum"}
+    for name in registry.list_models():
+        table = dict(registry.get_preset(name).get("training", {}))
+        for stage in (table.pop("stages", {}) or {}).values():
+            keys.update(stage)
+        keys.update(table)
+    return keys
+
+
+def _check_override_keys(model, preset, training_overrides, data):
+    """A misspelled `training.*` or `data.*` override is an error, not ignored."""
+    import difflib
+    import inspect
+
+    known = _training_keys()
+    for key in training_overrides:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=3)
+            hint = f" Did you mean {', '.join('training.' + c for c in close)}?" if close else ""
+            raise ValueError(f"Unknown override training.{key} for '{model}'.{hint}")
+    fn = data_lib.get_dataset_fn(data.get("name", "")) if data.get("name") else None
+    if fn is None:
+        return
+    params = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = set(params) - {"split", "batch_size", "seed", "data_dir"}
+    for key in set(data) - {"name"} - accepted:
+        close = difflib.get_close_matches(key, sorted(accepted), n=3)
+        hint = f" Did you mean {', '.join('data.' + c for c in close)}?" if close else ""
+        raise ValueError(f"Unknown data option data.{key} for '{model}' (dataset "
+                         f"'{data['name']}' takes {', '.join(sorted(accepted)) or 'none'}).{hint}")
+
+
 def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="default",
                    epochs=None, batch_size=None, steps_per_epoch=None, eval_steps=None,
                    overrides=None, seed=0, verbose=2):
@@ -108,6 +150,9 @@ def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="d
     stages = training.pop("stages", {}) or {}
     data = dict(preset.get("data", {}))
     model_args, training_overrides = {}, {}
+    new_name = overrides.get("data.name")
+    if new_name is not None and new_name != data.get("name"):
+        data = {}  # another data set: the preset's options were for its own one
     for key, value in overrides.items():
         if key.startswith("training."):
             training_overrides[key[len("training."):]] = value
@@ -129,17 +174,17 @@ def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="d
                 f"Model '{model}' has no stages (neither training.stages nor a `stage` "
                 f"argument); received --stage={stage!r}."
             )
+    _check_override_keys(model, preset, training_overrides, data)
     training.update(training_overrides)  # explicit overrides beat the stage
     # Validate model overrides now (raises TypeError naming the valid keys).
     registry.model_config(model, **model_args)
-    if epochs is not None:
-        training["epochs"] = int(epochs)
-    if batch_size is not None:
-        training["batch_size"] = int(batch_size)
-    if steps_per_epoch is not None:
-        training["steps_per_epoch"] = int(steps_per_epoch)
-    if eval_steps is not None:
-        training["eval_steps"] = int(eval_steps)
+    for flag, value in (("epochs", epochs), ("batch_size", batch_size),
+                        ("steps_per_epoch", steps_per_epoch), ("eval_steps", eval_steps)):
+        if value is not None:
+            if int(value) < 1:
+                raise ValueError(f"--{flag} must be at least 1 (there is nothing to do with "
+                                 f"{value}); omit it for the preset's default.")
+            training[flag] = int(value)
     training.setdefault("epochs", 1)
     training.setdefault("batch_size", 32)
     return {
@@ -207,11 +252,7 @@ def build_model(config, compile=True):
     """Builds the configured model (call inside `strategy.scope()`)."""
     model = registry.build(config["model"], compile=False, **config["model_args"])
     if compile:
-        if hasattr(model, "compile_from_preset"):
-            model.compile_from_preset(dict(config["training"]))
-        else:
-            model.compile(optimizer=keras.optimizers.Adam(
-                float(config["training"].get("learning_rate", 1e-3))))
+        optimizers.compile_model(model, config["training"])
     return model
 
 
@@ -250,8 +291,8 @@ def selection(model, validation=True):
 
 def make_callbacks(model_dir, chief=True, verbose=2, monitor="loss", mode="min",
                    training=None, picture_images=None):
-    """The protocol's callbacks, in order: TerminateOnNaN (raising, so no
-    checkpoint of a diverged model is written), the error in % and the
+    """The protocol's callbacks, in order: StopOnNonFinite (any loss or weight
+    NaN/Inf raises, so no checkpoint of a diverged model is written), the error in % and the
     learning rate added to the logs, the plateau schedule and early stopping
     (`training.schedule = "plateau"`, `early_stopping_patience`), CSV
     history, BackupAndRestore, `last.keras`, `best.keras` (best `monitor`) and
@@ -263,7 +304,7 @@ def make_callbacks(model_dir, chief=True, verbose=2, monitor="loss", mode="min",
     ckpt = model_dir / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
     callbacks = [
-        keras.callbacks.TerminateOnNaN(raise_error=True),
+        callbacks_lib.StopOnNonFinite(),
         callbacks_lib.EpochTimer(),
         callbacks_lib.ClassificationError(),
         callbacks_lib.LearningRateLogger(),
@@ -352,8 +393,8 @@ def run_training(config, export=True):
                             validation_data=val_ds,
                             validation_steps=training.get("validation_steps"),
                             callbacks=callbacks, verbose=config.get("verbose", 2))
-    except RuntimeError as e:
-        if "NaN or Inf loss" not in str(e):
+    except RuntimeError as e:  # NonFiniteError, or Keras' own NaN message
+        if not isinstance(e, callbacks_lib.NonFiniteError) and "NaN or Inf loss" not in str(e):
             raise
         raise TrainingDivergedError(
             f"Training of '{config['model']}' diverged ({e}). The last good weights are in "
@@ -375,7 +416,7 @@ def run_training(config, export=True):
     (work_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
     export_path = None
     if export and chief:
-        export_path = export_lib.export_saved_model(model, work_dir / "export")
+        export_path = export_lib.export_saved_model(model, work_dir / "export", overwrite=True)
     return {"history": history.history, "metrics": metrics, "export_path": export_path,
             "model": model, "selection": summary["selection"]}
 
@@ -385,23 +426,30 @@ def restore_model(model_dir=None, model=None, checkpoint="best", overrides=None,
     """Rebuilds a trained model from `model_dir` (config.json + checkpoint).
 
     With only `model` (a preset name) and no `model_dir`, returns the freshly
-    built (untrained) preset model.
+    built (untrained) preset model. A `model_dir` without `config.json` or
+    without checkpoints is an error, never silently untrained weights.
     """
     config = None
-    if model_dir is not None and (pathlib.Path(model_dir) / CONFIG_FILE).is_file():
+    if model_dir is not None:
+        if not (pathlib.Path(model_dir) / CONFIG_FILE).is_file():
+            raise FileNotFoundError(
+                f"'{model_dir}' is not a model_dir written by apps.train (no {CONFIG_FILE}); "
+                "check the path, or pass only --model for the untrained preset.")
         config = read_config(model_dir)
     if config is None:
         if model is None:
             raise ValueError("Pass --model (a preset name) or a --model_dir written by apps.train.")
-        config = resolve_config(model, model_dir=model_dir, overrides=overrides)
+        config = resolve_config(model, overrides=overrides)
     elif overrides:
         config["model_args"].update(
             {k: v for k, v in overrides.items() if not k.startswith(("training.", "data."))})
     built = build_model(config, compile=compile)
-    if model_dir is not None and (pathlib.Path(model_dir) / "checkpoints").is_dir():
+    if model_dir is not None:
+        if not (pathlib.Path(model_dir) / "checkpoints").is_dir():
+            raise FileNotFoundError(
+                f"'{model_dir}' has no checkpoints/ yet (training never finished an epoch); "
+                "train it with apps.train first.")
         registry.load_weights(built, checkpoint_path(model_dir, checkpoint))
-    elif model_dir is not None:
-        logger.warning("No checkpoints in '%s'; using untrained weights.", model_dir)
     return built, config
 
 

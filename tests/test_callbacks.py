@@ -158,3 +158,64 @@ def test_policy_pictures_write_png_and_tensorboard_image(tmp_path):
                 if value.tag == "policy":
                     steps.append(event.step)
     assert sorted(steps) == [1, 2, 4]
+
+
+def test_stop_on_non_finite_watches_every_loss_not_only_loss():
+    cb = callbacks.StopOnNonFinite()
+    cb.set_model(_model())
+    cb.on_train_batch_end(0, {"loss": 1.0, "policy_loss": 0.5, "accuracy": float("nan")})
+    with pytest.raises(callbacks.NonFiniteError, match="policy_loss=nan"):
+        cb.on_train_batch_end(1, {"loss": 1.0, "policy_loss": float("nan")})
+    with pytest.raises(callbacks.NonFiniteError, match="val_value_loss=inf"):
+        cb.on_epoch_end(0, {"loss": 1.0, "val_value_loss": float("inf")})
+
+
+def test_stop_on_non_finite_checks_every_weight_at_epoch_end():
+    model = _model()
+    cb = callbacks.StopOnNonFinite()
+    cb.set_model(model)
+    cb.on_epoch_end(0, {"loss": 1.0})
+    model.layers[0].bias.assign(np.array([np.nan], "float32"))
+    with pytest.raises(callbacks.NonFiniteError, match="bias"):
+        cb.on_epoch_end(1, {"loss": 1.0})
+
+
+class NaNPolicyModel(keras.Model):
+    """A finite `loss` beside a `policy_loss` and a weight that turn NaN at epoch 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(1)
+        self.step = keras.Variable(0.0, trainable=False)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x, y = data
+        self.step.assign_add(1.0)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self(x) - y))
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, self.trainable_weights),
+                                           self.trainable_weights))
+        bad = self.step > 4.0
+        policy_loss = tf.where(bad, float("nan"), 0.0)
+        self.dense.bias.assign(tf.where(bad, float("nan"), self.dense.bias))
+        return {"loss": loss, "policy_loss": policy_loss}
+
+
+def test_nan_policy_stops_training_before_any_checkpoint_of_it(tmp_path):
+    model = NaNPolicyModel()
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    x = np.ones((8, 2), "float32")
+    y = np.zeros((8, 1), "float32")
+    last = tmp_path / "last.weights.h5"
+    with pytest.raises(callbacks.NonFiniteError, match="policy_loss"):
+        model.fit(x, y, batch_size=4, epochs=5, verbose=0, callbacks=[
+            callbacks.StopOnNonFinite(),
+            keras.callbacks.ModelCheckpoint(str(last), save_weights_only=True)])
+    assert last.is_file()  # written after epochs 1 and 2 (steps 1-4), finite
+    model.load_weights(str(last))
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())

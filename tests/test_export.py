@@ -104,7 +104,7 @@ def test_failed_export_keeps_existing_export(tmp_path, monkeypatch):
 
     monkeypatch.setattr(export_lib.tf.saved_model, "save", boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        export_lib.export_saved_model(model, path)
+        export_lib.export_saved_model(model, path, overwrite=True)
     monkeypatch.undo()
     assert sorted(p.relative_to(path) for p in path.rglob("*")) == before
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no temporary leftovers
@@ -115,11 +115,36 @@ def test_failed_export_keeps_existing_export(tmp_path, monkeypatch):
 def test_overwrite_replaces_and_refuses_when_asked(tmp_path):
     path = export_lib.export_saved_model(_toy(seed=1), tmp_path / "e")
     model = _toy(seed=2, units=8)
-    export_lib.export_saved_model(model, path)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_lib.export_saved_model(model, path)
+    export_lib.export_saved_model(model, path, overwrite=True)
     served = export_lib.load_exported(path).signatures["serve"](images=tf.constant(_images()))
     np.testing.assert_allclose(served["predictions"], model(_images()), atol=1e-5)
-    with pytest.raises(FileExistsError):
-        export_lib.export_saved_model(model, path, overwrite=False)
+
+
+def test_failed_second_rename_restores_the_earlier_export(tmp_path, monkeypatch):
+    path = pathlib.Path(export_lib.export_saved_model(_toy(seed=1), tmp_path / "e"))
+    before = _tree(path)
+    real_replace = os.replace
+    calls = []
+
+    def flaky(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:  # the new export into place
+            raise OSError("rename failed")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(export_lib.os, "replace", flaky)
+    with pytest.raises(OSError, match="rename failed"):
+        export_lib.export_saved_model(_toy(seed=2), path, overwrite=True)
+    monkeypatch.undo()
+    assert _tree(path) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["e"]  # nothing hidden left behind
+
+
+def _tree(path):
+    return sorted((str(p.relative_to(path)), p.read_bytes()) for p in path.rglob("*")
+                  if p.is_file())
 
 
 def test_export_argument_errors(tmp_path):
@@ -147,3 +172,19 @@ def test_config_and_keras_roundtrip():
     config = model.get_config()
     assert json.loads(json.dumps(config)) == config
     helpers.assert_keras_roundtrip(model, _images())
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_images_are_refused_by_the_model_and_the_savedmodel(tmp_path, value):
+    model = _toy()
+    bad = _images()
+    bad[1, 2, 3, 0] = value
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        model(bad)
+    model.predict(_images(), verbose=0)  # finite images still work
+    loaded = export_lib.load_exported(export_lib.export_saved_model(model, tmp_path / "e"))
+    for endpoint in ("serve", "sample"):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
+            loaded.signatures[endpoint](images=tf.constant(bad))
+    assert np.all(np.isfinite(loaded.signatures["serve"](images=tf.constant(_images()))[
+        "predictions"]))

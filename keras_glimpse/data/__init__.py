@@ -15,7 +15,7 @@ DATASETS = {
     "cluttered_mnist": "keras_glimpse.data.cluttered_mnist:make_dataset",
     "recap_clutter": "keras_glimpse.data.recap_clutter:make_dataset",
     "cifar": "keras_glimpse.data.cifar:make_dataset",
-    "cifar_patchdrop": "keras_glimpse.data.cifar_patchdrop:make_dataset",
+    "cifar_patchdrop": "keras_glimpse.data.cifar:make_patchdrop_dataset",  # cifar + PatchDrop's
     "fmow": "keras_glimpse.data.fmow:make_dataset",
     "image_folder": "keras_glimpse.data.image_folder:make_dataset",
     "cluttered_digits_canvas": "keras_glimpse.data.digits_canvas:make_dataset",
@@ -25,16 +25,29 @@ DATASETS = {
     "ade20k": "keras_glimpse.data.scenes:make_ade20k_dataset",
 }
 
+
+class _NameSet(frozenset):
+    """A frozenset of names that also holds every `"tfds:<dataset>"` name."""
+
+    def __contains__(self, name):
+        return super().__contains__(name) or (isinstance(name, str) and name.startswith("tfds:"))
+
+
 # Datasets that hold out a validation split (`split="validation"`, fixed by
 # seed) from their training data; apps.train selects models on it.
-WITH_VALIDATION = frozenset({
+WITH_VALIDATION = _NameSet({
     "mnist", "translated_mnist", "cluttered_mnist", "cluttered_digits_canvas",
     "elastic_digits", "recap_clutter", "ordinal_clutter",
-})
+})  # and every "tfds:<dataset>" (keras_glimpse.data.tfds holds out validation likewise)
 
 
 def get_dataset_fn(name):
-    """Returns the `make_dataset`-like function registered under `name`."""
+    """Returns the `make_dataset`-like function registered under `name`
+    (`"tfds:<dataset>"`: `keras_glimpse.data.tfds.make_dataset` for that TFDS dataset)."""
+    if isinstance(name, str) and name.startswith("tfds:"):
+        from keras_glimpse.data import tfds
+
+        return tfds.dataset_fn(name)
     if name not in DATASETS:
         import difflib
 

@@ -11,7 +11,13 @@ Sources, in order:
    `KERAS_GLIMPSE_OFFLINE=1`).
 
 Images are float32 RGB in `[0, 1]` with **no normalisation** (URAM's
-protocol, spec §2.2); labels are int32.
+protocol, spec §2.2); labels are int32. `make_patchdrop_dataset` (the
+`cifar_patchdrop` dataset) is the same pipeline with PatchDrop's
+preprocessing (spec A2): training images get a random 32x32 crop of the image
+zero-padded by 4 pixels (black, before normalisation, as torchvision's
+RandomCrop on the PIL image), then a random horizontal flip; both splits are
+normalised with mean (125.3, 123.0, 113.9)/255 and std (63.0, 62.1, 66.7)/255,
+so a dropped (zeroed) patch is the dataset mean colour.
 """
 
 import os
@@ -20,6 +26,11 @@ import pickle
 
 import numpy as np
 import tensorflow as tf
+
+from keras_glimpse.data import pipeline
+
+MEAN = np.array([125.3, 123.0, 113.9], np.float32) / 255.0
+STD = np.array([63.0, 62.1, 66.7], np.float32) / 255.0
 
 _FOLDERS = {10: "cifar-10-batches-py", 100: "cifar-100-python"}
 _URLS = {10: "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
@@ -96,8 +107,26 @@ def load_cifar(num_classes=10, data_dir=None):
             f"{help_text}") from e
 
 
+def random_crop_flip(image, seed):
+    """Random crop with 4-px zero padding + horizontal flip; `image` uint8/float (32, 32, 3)."""
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    padded = tf.pad(image, [[4, 4], [4, 4], [0, 0]])
+    image = tf.image.stateless_random_crop(padded, tf.shape(image), seeds[0])
+    return tf.image.stateless_random_flip_left_right(image, seeds[1])
+
+
+def normalize_cifar(image):
+    """uint8 `(..., 3)` -> float32 `(x / 255 - mean) / std`."""
+    return (tf.cast(image, tf.float32) / 255.0 - MEAN) / STD
+
+
+def _to_unit(image):
+    return tf.cast(image, tf.float32) / 255.0
+
+
 def make_dataset(split, batch_size, seed=0, data_dir=None, num_classes=10, shuffle=None,
-                 drop_remainder=None, num_examples=None, name=None):
+                 drop_remainder=None, num_examples=None, name=None, augment=False,
+                 normalize="none"):
     """Batched `tf.data.Dataset` of `(images (B, 32, 32, 3) float32 in [0, 1], labels int32)`.
 
     Args:
@@ -110,6 +139,9 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, num_classes=10, shuff
         drop_remainder: defaults to `split == "train"`.
         num_examples: optional cap on the number of examples.
         name: ignored (the dispatcher's dataset name).
+        augment: random crop + flip on the training split (PatchDrop's).
+        normalize: `"patchdrop"` (or True) applies PatchDrop's mean/std;
+            `"none"` (or False, None) keeps [0, 1] pixels.
 
     Example:
     >>> ds = make_dataset("test", 32, data_dir="/data/cifar")  # doctest: +SKIP
@@ -119,16 +151,40 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, num_classes=10, shuff
         raise ValueError(f"`split` must be 'train' or 'test'; received split={split!r}.")
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be >= 1; received batch_size={batch_size}.")
+    if normalize not in (True, False, "patchdrop", "none", None):
+        raise ValueError(f"`normalize` must be 'patchdrop' or 'none'; received normalize={normalize!r}.")
+    to_float = normalize_cifar if normalize in (True, "patchdrop") else _to_unit
     (x_train, y_train), (x_test, y_test) = load_cifar(num_classes, data_dir)
     x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
-    if num_examples is not None:
-        x, y = x[: int(num_examples)], y[: int(num_examples)]
-    y = np.asarray(y).reshape(-1).astype(np.int32)
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, np.uint8), y))
-    train = split == "train"
-    if shuffle if shuffle is not None else train:
-        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(int(batch_size), drop_remainder=train if drop_remainder is None else drop_remainder)
-    ds = ds.map(lambda a, b: (tf.cast(a, tf.float32) / 255.0, b),
-                num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    x, y = pipeline.first(num_examples, x, y)
+    arrays = (np.asarray(x, np.uint8), np.asarray(y).reshape(-1).astype(np.int32))
+    if split == "train" and augment:  # per example, fresh crops and flips every epoch
+        return pipeline.batched(
+            arrays, split, batch_size, seed, shuffle=shuffle, drop_remainder=drop_remainder,
+            map_seeds=pipeline.random_seeds(seed),
+            map_fn=lambda xy, s: (to_float(random_crop_flip(xy[0], s)), xy[1]))
+    return pipeline.batched(arrays, split, batch_size, seed, shuffle=shuffle,
+                            drop_remainder=drop_remainder,
+                            batch_map_fn=lambda a, b: (to_float(a), b))
+
+
+def make_patchdrop_dataset(split, batch_size, seed=0, data_dir=None, dataset="cifar10",
+                           augment=True, normalize="patchdrop", shuffle=None,
+                           drop_remainder=False, num_examples=None):
+    """The `cifar_patchdrop` dataset: `make_dataset` with PatchDrop's
+    preprocessing (see the module docstring), `(images (B, 32, 32, 3) float32
+    normalised, labels (B,) int32)`.
+
+    Args:
+        dataset: `"cifar10"` or `"cifar100"`.
+        augment: random crop + flip on the training split.
+        normalize: `"patchdrop"` (or True) applies the spec's mean/std;
+            `"none"` (or False) keeps [0, 1] pixels.
+        drop_remainder: drop the last partial batch.
+        The others as `make_dataset`.
+    """
+    if dataset not in ("cifar10", "cifar100"):
+        raise ValueError(f"`dataset` must be 'cifar10' or 'cifar100'; received dataset={dataset!r}.")
+    return make_dataset(split, batch_size, seed, data_dir, num_classes=int(dataset[5:]),
+                        shuffle=shuffle, drop_remainder=drop_remainder,
+                        num_examples=num_examples, augment=augment, normalize=normalize)

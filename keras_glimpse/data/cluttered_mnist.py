@@ -31,6 +31,8 @@ disjoint train and test digits by that loader).
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse.data import pipeline
+
 DIGIT_SIZE = 28
 SPLITS = ("train", "validation", "test")
 
@@ -152,8 +154,6 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, image_size=60, num_cl
     pool = tf.constant(x)
     labels = tf.constant(y)
     train = split == "train"
-    if drop_remainder is None:
-        drop_remainder = train
 
     def generate(indices, batch_seed):
         digits = tf.cast(tf.gather(pool, indices), tf.float32) / 255.0
@@ -167,20 +167,16 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, image_size=60, num_cl
                                      clutter_size, translated)
         return images, tf.gather(labels, indices)
 
-    ds = tf.data.Dataset.range(n).map(lambda i: tf.cast(i, tf.int32))
     if train:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        seeds = pipeline.random_seeds(seed)
     else:
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
         offset = 7919 if split == "test" else 104729
         seeds = tf.data.Dataset.range(n).map(
             lambda i: tf.stack([tf.constant(seed, tf.int64) + offset, i]))
-    ds = tf.data.Dataset.zip((ds, seeds)).map(
-        lambda i, s: generate(i, tf.cast(s, tf.int64)), num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return pipeline.batched(tf.data.Dataset.range(n).map(lambda i: tf.cast(i, tf.int32)), split,
+                            batch_size, seed, shuffle=train, shuffle_buffer=n,
+                            drop_remainder=drop_remainder, batch_seeds=seeds,
+                            batch_map_fn=lambda i, s: generate(i, tf.cast(s, tf.int64)))
 
 
 def make_translated_dataset(split, batch_size, seed=0, data_dir=None, image_size=60,

@@ -20,6 +20,7 @@ split: training digits (which exclude the held-out validation digits) for
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse.data import pipeline
 from keras_glimpse.data.mnist import check_split, mnist_split
 
 _TEST_SEED_OFFSET = 7919
@@ -100,9 +101,7 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, canvas_size=64, num_c
     if int(num_clutter) < 0:
         raise ValueError(f"`num_clutter` must be >= 0; received num_clutter={num_clutter}.")
     digits, y = mnist_split(split, data_dir=data_dir, source=source)
-    x = digits
-    if limit is not None:
-        x, y = x[: int(limit)], y[: int(limit)]
+    x, y = pipeline.first(limit, digits, y)
     x = x.astype(np.float32) / 255.0
     labels = y.astype(np.int32)
     # Training clutter comes from every training digit; validation and test
@@ -118,12 +117,6 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, canvas_size=64, num_c
         rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         seeds = tf.data.Dataset.zip(rand, indices).map(lambda r, i: tf.stack([r, i]))
     ds = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices((x, labels)), seeds)
-    if shuffle is None:
-        shuffle = split == "train"
-    if shuffle:
-        ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda xy, s: (fn(xy[0], s), xy[1]), num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True)
-    if repeat:
-        ds = ds.repeat()
-    return ds.batch(int(batch_size), drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    return pipeline.batched(ds, split, batch_size, seed, shuffle=shuffle, shuffle_buffer=count,
+                            repeat=repeat, drop_remainder=drop_remainder,
+                            map_fn=lambda xy, s: (fn(xy[0], s), xy[1]))

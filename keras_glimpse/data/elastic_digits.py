@@ -13,6 +13,7 @@ and test are fixed by the seed, each with its own offset).
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse.data import pipeline
 from keras_glimpse.data.mnist import check_split, mnist_split
 
 # Added to `seed` per split, so the splits of one seed draw from different streams.
@@ -79,14 +80,9 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, source=None, image_si
     """
     check_split(split)
     digits, labels = mnist_split(split, data_dir=data_dir, source=source)
-    if limit is not None:
-        digits, labels = digits[:limit], labels[:limit]
+    digits, labels = pipeline.first(limit, digits, labels)
     images, labels = generate(digits, labels, seed + _SEED_OFFSETS[split],
                               image_size, min_digit_size, max_digit_size, num_clutter,
                               clutter_size)
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle if shuffle is not None else split == "train":
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    return pipeline.batched((images, labels), split, batch_size, seed, shuffle=shuffle,
+                            repeat=repeat, drop_remainder=drop_remainder)

@@ -15,6 +15,8 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse.data import pipeline
+
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 _EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".JPEG", ".JPG", ".PNG")
@@ -67,18 +69,17 @@ def files_dataset(paths, labels, split, batch_size, seed, image_size, shorter, f
                   drop_remainder=False):
     """The shared tf.data pipeline over `(paths, labels)`."""
     train = split == "train"
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(paths), np.asarray(labels, np.int32)))
-    if shuffle if shuffle is not None else train:
-        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    if train:
-        rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, rand).map(
-            lambda pl, s: (preprocess(pl[0], True, image_size, shorter, flip, s), pl[1]),
-            num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        ds = ds.map(lambda p, lab: (preprocess(p, False, image_size, shorter, flip), lab),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(int(batch_size), drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+    def train_fn(pl, s):  # fresh crops and flips every epoch
+        return preprocess(pl[0], True, image_size, shorter, flip, s), pl[1]
+
+    def eval_fn(p, lab):
+        return preprocess(p, False, image_size, shorter, flip), lab
+
+    return pipeline.batched((np.asarray(paths), np.asarray(labels, np.int32)), split, batch_size,
+                            seed, shuffle=shuffle, drop_remainder=drop_remainder,
+                            map_fn=train_fn if train else eval_fn,
+                            map_seeds=pipeline.random_seeds(seed) if train else None)
 
 
 def list_class_folders(folder):

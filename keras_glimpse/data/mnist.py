@@ -43,12 +43,64 @@ class MnistData(tuple):
         return self
 
 
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _checked_images(path, key, x):
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise ValueError(f"'{path}': {key} has shape {x.shape}; MNIST needs (N, 28, 28).")
+    if x.dtype == np.uint8:
+        return x
+    if not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"'{path}': {key} has dtype {x.dtype}; MNIST needs uint8 0..255.")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"'{path}': {key} has NaN or Inf pixels.")
+    lo, hi = float(x.min()), float(x.max())
+    if np.issubdtype(x.dtype, np.floating) and hi <= 1.0 and lo >= 0.0:
+        raise ValueError(
+            f"'{path}': {key} is {x.dtype} in [0, 1]; this loader expects uint8 0..255 as "
+            "in keras.datasets.mnist (multiply by 255 and save as uint8).")
+    if lo < 0 or hi > 255 or not np.all(x == np.round(x)):
+        raise ValueError(f"'{path}': {key} ({x.dtype}) has values in [{lo:g}, {hi:g}]; MNIST "
+                         "needs whole numbers 0..255.")
+    return x.astype(np.uint8)
+
+
+def _checked_labels(path, key, y, n):
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"'{path}': {key} has shape {y.shape}; it needs ({n},), one label "
+                         "per image.")
+    if not np.issubdtype(y.dtype, np.integer) or (len(y) and (y.min() < 0 or y.max() > 9)):
+        bad = y if not np.issubdtype(y.dtype, np.number) else (y.min(), y.max())
+        raise ValueError(f"'{path}': {key} must be integer labels 0..9; found {bad}.")
+    return y.astype(np.uint8)
+
+
 def _read_npz(path):
-    with np.load(path, allow_pickle=False) as f:
-        return (
-            (f["x_train"].astype(np.uint8), f["y_train"].astype(np.uint8)),
-            (f["x_test"].astype(np.uint8), f["y_test"].astype(np.uint8)),
-        )
+    """The four arrays of a keras.datasets.mnist-style file, checked: uint8
+    images (N, 28, 28) in 0..255 and integer labels 0..9, one per image."""
+    try:
+        f = np.load(path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - pickled, truncated or not an npz at all
+        raise ValueError(f"'{path}' is not a readable .npz file of arrays ({type(e).__name__}); "
+                         "it needs x_train, y_train, x_test, y_test as in "
+                         "keras.datasets.mnist.") from None
+    with f:
+        if not hasattr(f, "files"):
+            raise ValueError(f"'{path}' holds one array, not an .npz with {', '.join(NPZ_KEYS)}.")
+        missing = [k for k in NPZ_KEYS if k not in f.files]
+        if missing:
+            raise ValueError(f"'{path}' lacks {', '.join(missing)}; it has "
+                             f"{', '.join(f.files) or 'nothing'}.")
+        try:
+            x_train, y_train, x_test, y_test = (f[k] for k in NPZ_KEYS)
+        except ValueError:  # object arrays need pickle: never load those
+            raise ValueError(f"'{path}' holds object arrays; it needs plain numeric "
+                             "arrays.") from None
+    x_train = _checked_images(path, "x_train", x_train)
+    x_test = _checked_images(path, "x_test", x_test)
+    return ((x_train, _checked_labels(path, "y_train", y_train, len(x_train))),
+            (x_test, _checked_labels(path, "y_test", y_test, len(x_test))))
 
 
 def _keras_cache_path():
@@ -248,21 +300,12 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, source=None, shuffle=
     Returns:
         Dataset of `images` float32 `(B, 28, 28, 1)` in `[0, 1]` and `labels` int32 `(B,)`.
     """
-    import tensorflow as tf
+    from keras_glimpse.data import pipeline
 
     check_split(split)
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be >= 1; received batch_size={batch_size}.")
-    x, y = mnist_split(split, data_dir=data_dir, source=source)
-    if limit is not None:
-        x, y = x[: int(limit)], y[: int(limit)]
-    images = (x[..., None].astype(np.float32) / 255.0)
-    labels = y.astype(np.int32)
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle is None:
-        shuffle = split == "train"
-    if shuffle:
-        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    return ds.batch(int(batch_size), drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    x, y = pipeline.first(limit, *mnist_split(split, data_dir=data_dir, source=source))
+    return pipeline.batched((x[..., None].astype(np.float32) / 255.0, y.astype(np.int32)), split,
+                            batch_size, seed, shuffle=shuffle, repeat=repeat,
+                            drop_remainder=drop_remainder)

@@ -32,6 +32,8 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse.data import pipeline
+
 logger = logging.getLogger("keras_glimpse")
 
 SPLITS = ("train", "validation", "test")
@@ -244,11 +246,6 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, digit=4, other_digits
     images, boxes, _ = load_ordinal_clutter(
         split, seed=seed, data_dir=data_dir, digit=digit, other_digits=other_digits,
         source=source, num_examples=num_examples, cache_path=cache_path, **generate_kwargs)
-    shuffle = (split == "train") if shuffle is None else bool(shuffle)
-    drop_remainder = (split == "train") if drop_remainder is None else bool(drop_remainder)
-    ds = tf.data.Dataset.from_tensor_slices((images, boxes.astype(np.float32)))
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-    ds = ds.map(lambda x, b: (normalize(x), b), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return pipeline.batched((images, boxes.astype(np.float32)), split, batch_size, seed,
+                            shuffle=shuffle, drop_remainder=drop_remainder,
+                            batch_map_fn=lambda x, b: (normalize(x), b))

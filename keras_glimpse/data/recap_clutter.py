@@ -34,8 +34,12 @@ the training file minus the held-out `"validation"` digits, `"test"` the test
 file.
 """
 
+import functools
+
 import numpy as np
 import tensorflow as tf
+
+from keras_glimpse.data import pipeline
 
 DIGIT_SIZE = 28
 SPLITS = ("train", "validation", "test")
@@ -163,39 +167,27 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, img_size=64, clutter_
     if int(clutter_group) < 1:
         raise ValueError(f"`clutter_group` must be >= 1; received clutter_group={clutter_group}.")
     images, labels = _load_split(split, data_dir, source, limit)
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle is None:
-        shuffle = split == "train"
-    if shuffle:
-        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    if repeat and split == "train":
-        ds = ds.repeat()
+    batched = functools.partial(pipeline.batched, split=split, batch_size=batch_size, seed=seed,
+                                drop_remainder=drop_remainder)
     if img_size == DIGIT_SIZE:
-        if repeat and split != "train":
-            ds = ds.repeat()
-        ds = ds.map(lambda x, y: (x[..., None], y))
-        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return batched((images, labels), shuffle=shuffle, repeat=repeat,
+                       map_fn=lambda x, y: (x[..., None], y))
 
-    def compose(seed_pair, batch):
+    def compose(batch, seed_pair):
         x, y = batch
         canvases, _ = clutter_batch(x, seed_pair, img_size, clutter_count, clutter_size)
         return canvases, y
 
     if split == "train":
-        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(seeds, ds).map(compose, num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return batched((images, labels), shuffle=shuffle, repeat=repeat, batch_map_fn=compose,
+                       batch_seeds=pipeline.random_seeds(seed))
     # Fixed validation / test set: group-wise composition with stateless
     # per-group seeds.
     offset = _TEST_SEED_OFFSET if split == "test" else _VALIDATION_SEED_OFFSET
-    ds = ds.batch(int(clutter_group))
     groups = tf.data.Dataset.counter().map(
         lambda i: tf.stack([tf.constant(seed + offset, tf.int64), i]))
-    ds = tf.data.Dataset.zip(groups, ds).map(compose, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.unbatch()
+    ds = batched((images, labels), batch_size=int(clutter_group), shuffle=shuffle,
+                 drop_remainder=False, batch_map_fn=compose, batch_seeds=groups).unbatch()
     if repeat:
-        ds = ds.cache().repeat()  # the same fixed images on every pass
-    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-    return ds.prefetch(tf.data.AUTOTUNE)
+        ds = ds.cache()  # the same fixed images on every pass
+    return batched(ds, shuffle=False, repeat=repeat)

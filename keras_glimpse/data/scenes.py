@@ -20,6 +20,8 @@ import pathlib
 
 import tensorflow as tf
 
+from keras_glimpse.data import pipeline
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 SUN360_LIST = "sun360-dataset26-random.txt"
 
@@ -43,12 +45,6 @@ def _load(path, size, channels=3):
     img = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
     img = tf.image.resize(tf.cast(img, tf.float32) / 255.0, size, method="bicubic")
     return tf.clip_by_value(img, 0.0, 1.0)
-
-
-def _finish(ds, split, batch_size, seed, n):
-    if split == "train":
-        ds = ds.shuffle(min(n, 10000), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def list_files(layout, data_dir, split):
@@ -125,7 +121,8 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, layout="folder", imag
             lambda p: (_load(p, size),) * 2, tf.data.AUTOTUNE)
     if train and task != "segmentation":
         ds = ds.map(lambda x, y: (tf.image.random_flip_left_right(x, seed=seed), y))
-    return _finish(ds, split, batch_size, seed, len(paths))
+    return pipeline.batched(ds, split, batch_size, seed, shuffle_buffer=min(len(paths), 10000),
+                            drop_remainder=False)
 
 
 def make_ade20k_dataset(split, batch_size, seed=0, data_dir=None, **kwargs):

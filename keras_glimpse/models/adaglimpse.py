@@ -1,37 +1,55 @@
 """AdaGlimpse: glimpses of arbitrary position and scale chosen by Soft Actor-Critic."""
 
+import collections
+import functools
 import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse import optimizers
 from keras_glimpse.backbones.elastic_vit import VIT_SIZES, ElasticViT
 from keras_glimpse.layers.elastic_glimpse import ElasticGlimpse
 from keras_glimpse.layers.glimpse_actor_critic import STATE_PARTS, GlimpseActorCritic
-from keras_glimpse.layers.reconstruction_decoder import ReconstructionDecoder
-from keras_glimpse.layers.segmentation_decoder import (
-    IGNORE_LABEL, SegmentationDecoder, segmentation_cross_entropy)
+from keras_glimpse.models.adaglimpse_tasks import TASKS, reconstruction_score
 from keras_glimpse.models.glimpse_model import GlimpseModel
 from keras_glimpse.objectives import sac
 from keras_glimpse.objectives.reinforce import reduce_loss
 from keras_glimpse.objectives.replay_buffer import ReplayBuffer
 from keras_glimpse.validation import number, positive_int
 
-TASKS = {"reconstruction": "reconstruction", "classification": "classification",
-         "segmentation": "segmentation"}
 STAGES = ("rl", "pretrain")
 BACKBONE_TRAINING = ("alternating", "rl_only", "backbone_only")
-POLICIES = ("actor", "random", "grid")
+
+# The phases of training and what each trains (see `phase_of_epoch`): `trains`
+# is "agent" (SAC on the replay buffer; backbone frozen) or "backbone" (one
+# task-loss step on the glimpses of `policy`; agent frozen), `first_actions`
+# the fixed first glimpses (pretraining starts with the whole image).
+Phase = collections.namedtuple("Phase", ["trains", "policy", "first_actions"])
+PHASES = {
+    "pretrain": Phase("backbone", "random", ((0.0, 0.0, 1.0),)),
+    "rl": Phase("agent", "actor", None),
+    "backbone": Phase("backbone", "actor", None),
+}
 
 
-def reconstruction_score(predictions, images, pixel_mean=0.0, pixel_std=1.0):
-    """Per-image `-RMSE` on the 0..255 scale (both un-normalised and clipped), `(B,)`."""
-    def to_255(x):
-        return tf.clip_by_value((x * pixel_std + pixel_mean) * 255.0, 0.0, 255.0)
+def phase_of_epoch(epoch, stage="rl", backbone_training="alternating",
+                   freeze_backbone_epochs=10):
+    """The phase (a `PHASES` key) of 0-based `epoch`: the whole schedule.
 
-    err = tf.square(to_255(predictions) - to_255(images))
-    return -tf.sqrt(tf.reduce_mean(err, axis=[1, 2, 3]))
+    `stage="pretrain"`: every epoch is "pretrain". `stage="rl"`: epochs before
+    `freeze_backbone_epochs` are "rl"; then `backbone_training="alternating"`
+    gives "rl" and "backbone" in turn, "rl_only" always "rl",
+    "backbone_only" always "backbone" (from the first epoch).
+    """
+    if stage == "pretrain":
+        return "pretrain"
+    if backbone_training == "backbone_only":
+        return "backbone"
+    if backbone_training == "rl_only" or epoch < freeze_backbone_epochs:
+        return "rl"
+    return "rl" if (epoch - freeze_backbone_epochs) % 2 == 0 else "backbone"
 
 
 def rewards_from_scores(scores, reward_type="diff"):
@@ -44,13 +62,6 @@ def rewards_from_scores(scores, reward_type="diff"):
     if reward_type == "simple":
         return scores[:, 1:]
     raise ValueError(f"`reward_type` must be 'diff' or 'simple'; received {reward_type!r}.")
-
-
-class _RootMean(keras.metrics.Mean):
-    """sqrt of a running mean (global RMSE over a split)."""
-
-    def result(self):
-        return keras.ops.sqrt(super().result())
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -67,9 +78,11 @@ class AdaGlimpse(GlimpseModel):
     score is the reward of a Soft Actor-Critic agent (`GlimpseActorCritic`
     actor and twin critics with target copies, learned temperature) that
     reads the encoder tokens, the attention-rollout importance, the patch
-    boxes and the raw patches, and outputs the next glimpse.
+    boxes and the raw patches, and outputs the next glimpse. Everything
+    task-specific (head, prediction, score, loss, metrics) is the task object
+    `task_impl` (`models.adaglimpse_tasks`), chosen once in the constructor.
 
-    Training (`fit`):
+    Training (`fit`; the schedule is `phase_of_epoch` and `PHASES`):
     - `stage="pretrain"`: backbone only, on random elastic glimpses (first a
       whole-image glimpse, then uniform random position and scale) with the
       task loss (reconstruction MSE over every patch, CE, pixel CE).
@@ -78,8 +91,9 @@ class AdaGlimpse(GlimpseModel):
       and the backbone in odd epochs. An RL epoch plays each batch as one
       game: after every glimpse step the transition
       `(s_{t-1}, a_{t-1}, r_t = S_t - S_{t-1}, s_t, terminated = t == T)`
-      enters an on-device replay buffer and one SAC update runs
-      (`objectives.sac.sac_update`). The first `init_random_steps` glimpse
+      enters an on-device replay buffer and `rl_iters_per_step` SAC updates
+      run (`sac_update`: the actor, critic and temperature steps of
+      `objectives.sac`) before the next action is sampled. The first `init_random_steps` glimpse
       steps use uniform random actions. A backbone epoch plays the episode
       with the sampled policy and takes one optimizer step on the last-step
       task loss.
@@ -159,11 +173,9 @@ class AdaGlimpse(GlimpseModel):
                  pixel_std=None, stage="rl", seed=None, **kwargs):
         if task not in TASKS:
             raise ValueError(f"`task` must be one of {sorted(TASKS)}; received task={task!r}.")
-        super().__init__(image_shape, prediction_type=TASKS[task], **kwargs)
-        if task != "reconstruction" and (not isinstance(num_classes, int) or num_classes < 2):
-            raise ValueError(
-                f"task={task!r} needs an integer `num_classes` >= 2; received "
-                f"num_classes={num_classes!r}.")
+        super().__init__(image_shape, prediction_type=TASKS[task].prediction_type, **kwargs)
+        # The one dispatch on the task: everything task-specific is `task_impl`'s.
+        self.task_impl = TASKS[task](self.image_shape, num_classes, pixel_mean, pixel_std)
         for name, value in (("num_glimpses", num_glimpses), ("grid_size", grid_size),
                             ("patch_size", patch_size), ("replay_capacity", replay_capacity),
                             ("rl_batch_size", rl_batch_size)):
@@ -232,15 +244,8 @@ class AdaGlimpse(GlimpseModel):
         self.sensor = ElasticGlimpse(grid_size, patch_size,
                                      max_size_ratio=self.max_glimpse_size_ratio, name="sensor")
         self.encoder = ElasticViT(backbone_size, patch_size=patch_size, name="encoder")
-        if task == "reconstruction":
-            self.task_head = ReconstructionDecoder(self.image_shape, patch_size, decoder_dim,
-                                                   decoder_depth, decoder_heads, name="decoder")
-        elif task == "classification":
-            self.task_head = keras.layers.Dense(num_classes, name="classifier")
-        else:
-            self.task_head = SegmentationDecoder(self.image_shape, num_classes, patch_size,
-                                                 decoder_dim, decoder_depth, decoder_heads,
-                                                 name="decoder")
+        self.task_head = self.task_impl.make_head(patch_size, decoder_dim, decoder_depth,
+                                                  decoder_heads)
         seeds = [None] * 3 if seed is None else [seed + 1, seed + 2, seed + 3]
         self.actor = GlimpseActorCritic("actor", hidden_units, action_dim=3,
                                         exclude_inputs=self.exclude_rl_inputs, seed=seeds[0],
@@ -292,41 +297,20 @@ class AdaGlimpse(GlimpseModel):
         h, w, _ = self.image_shape
         return boxes / tf.constant([h, w, h, w], boxes.dtype)
 
-    def _predict(self, tokens, mask, training=False):
-        if self.task == "classification":
-            return self.task_head(tokens[:, 0])
-        if self.task == "segmentation":
-            return self.task_head(tokens, mask, training=training)
-        return self.task_head(tokens, mask)
-
-    def _score(self, predictions, images, targets, training):
-        if self.task == "reconstruction":
-            mean = 0.0 if self.pixel_mean is None else tf.constant(self.pixel_mean)
-            std = 1.0 if self.pixel_std is None else tf.constant(self.pixel_std)
-            return reconstruction_score(predictions, images, mean, std)
-        if self.task == "classification":
-            probs = tf.nn.softmax(predictions, axis=-1)
-            if training and targets is not None:
-                labels = tf.cast(tf.reshape(targets, [-1]), tf.int32)
-                return tf.gather(probs, labels, axis=1, batch_dims=1)
-            return tf.reduce_max(probs, axis=-1)
-        if targets is None:
-            return tf.zeros([tf.shape(images)[0]])
-        return -segmentation_cross_entropy(targets, predictions)
-
     def task_loss(self, predictions, images, targets):
         """Per-example backbone loss `(B,)` (MSE over all pixels / CE / pixel CE)."""
-        if self.task == "reconstruction":
-            return tf.reduce_mean(tf.square(predictions - images), axis=[1, 2, 3])
-        if self.task == "classification":
-            labels = tf.cast(tf.reshape(targets, [-1]), tf.int32)
-            return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, predictions)
-        return segmentation_cross_entropy(targets, predictions)
+        return self.task_impl.loss(predictions, images, targets)
+
+    def _early_stop(self, training):
+        """The confidence threshold of evaluation episodes (tasks that stop early)."""
+        if training or not self.task_impl.early_stops:
+            return None
+        return self.early_stop_threshold
 
     def _encode(self, patches, boxes, mask, training=False):
         enc = self.encoder(patches, boxes, mask, return_importance=True)
         tokens = enc["tokens"]
-        predictions = self._predict(tokens, mask, training)
+        predictions = self.task_impl.predict(self.task_head, tokens, mask, training)
         state = {
             "patches": patches,
             "importance": enc["importance"],
@@ -349,34 +333,36 @@ class AdaGlimpse(GlimpseModel):
         acts = tf.constant(np.asarray(acts, "float32"))
         return [tf.tile(acts[t][None], [batch, 1]) for t in range(self.num_glimpses)]
 
-    def _episode(self, images, targets=None, mode="greedy", training=False, policy="actor",
-                 random_until=None, on_step=None, early_stop=None, return_steps=False,
-                 first_actions=None):
-        """Plays one episode; `on_step(t, state, score, action_or_None)` hooks in."""
+    def _steps(self, images, targets=None, mode="greedy", training=False, policy="actor",
+               random_until=None, early_stop=None, first_actions=None):
+        """Plays one episode lazily: yields one record per step `t = 0..T`.
+
+        Step `t` encodes the `t` glimpses taken so far (`state`, `score` `S_t`,
+        `predictions`), then, for `t < T`, chooses and takes glimpse `t`
+        (`action`, its pixel `box`; `action` is None at `t = T`). `inputs` are
+        the encoder inputs `(patches, boxes, mask)` of step `t`, `taken` the
+        glimpses taken per image (early stop). The consumer runs between two
+        steps: the RL step updates the agent there, before the next action.
+        """
         b = tf.shape(images)[0]
         g2, p = self.grid_size**2, self.patch_size
         c = self.image_shape[2]
         T = self.num_glimpses
         patches_list, boxes_list, mask_list = [], [], []
-        glimpse_boxes, scores, step_preds, actions = [], [], [], []
         done = tf.zeros([b], tf.bool)
         taken = tf.zeros([b], tf.float32)
         grid_actions = self._grid_actions(b) if policy == "grid" else None
-        state = predictions = None
         for t in range(T + 1):
             n_empty = T - t
             patches = tf.concat(patches_list + [tf.zeros([b, n_empty * g2, p, p, c])], axis=1)
             boxes = tf.concat(boxes_list + [tf.zeros([b, n_empty * g2, 4])], axis=1)
             mask = tf.concat(mask_list + [tf.ones([b, n_empty * g2])], axis=1)
             predictions, state = self._encode(patches, boxes, mask, training=False)
-            score = self._score(predictions, images, targets, training)
-            scores.append(score)
-            if return_steps:
-                step_preds.append(predictions)
+            score = self.task_impl.score(predictions, images, targets, training)
             if early_stop is not None:
                 confidence = tf.reduce_max(tf.nn.softmax(predictions, -1), -1)
                 done = tf.logical_or(done, confidence >= early_stop)
-            action = None
+            action = box = None
             if t < T:
                 if policy == "grid":
                     action = grid_actions[t]
@@ -398,37 +384,52 @@ class AdaGlimpse(GlimpseModel):
                 patches_list.append(new_patches * active[:, None, None, None, None])
                 boxes_list.append(new_boxes * active[:, None, None] - (1.0 - active)[:, None, None])
                 mask_list.append(tf.tile(1.0 - active[:, None], [1, g2]))
-                glimpse_boxes.append(tf.concat([tf.reduce_min(new_boxes[:, :, :2], 1),
-                                                tf.reduce_max(new_boxes[:, :, 2:], 1)], -1))
-                actions.append(action)
-            if on_step is not None:
-                on_step(t, state, score, action)
+                box = tf.concat([tf.reduce_min(new_boxes[:, :, :2], 1),
+                                 tf.reduce_max(new_boxes[:, :, 2:], 1)], -1)
+            yield {"t": t, "state": state, "score": score, "predictions": predictions,
+                   "action": action, "box": box, "taken": taken,
+                   "inputs": (patches, boxes, mask)}
+
+    @staticmethod
+    def _episode_output(steps, return_steps=False):
+        """The episode dict from the step records of `_steps` (all `T + 1`)."""
+        steps = list(steps)
+        last, glimpses = steps[-1], steps[:-1]
+        patches, boxes, mask = last["inputs"]
         out = {
-            "predictions": predictions,
-            "boxes": tf.stack(glimpse_boxes, axis=1),
-            "actions": tf.stack(actions, axis=1),
+            "predictions": last["predictions"],
+            "boxes": tf.stack([s["box"] for s in glimpses], axis=1),
+            "actions": tf.stack([s["action"] for s in glimpses], axis=1),
             "patch_boxes": boxes,
             "mask": mask,
-            "scores": tf.stack(scores, axis=1),
-            "num_glimpses": taken,
-            "final_state": state,
-            "final_inputs": (patches, boxes, mask),
+            "scores": tf.stack([s["score"] for s in steps], axis=1),
+            "num_glimpses": last["taken"],
+            "final_state": last["state"],
+            "final_inputs": last["inputs"],
         }
         if return_steps:
-            out["step_predictions"] = tf.stack(step_preds, axis=0)
+            out["step_predictions"] = tf.stack([s["predictions"] for s in steps], axis=0)
         return out
 
-    def rollout(self, images, mode="greedy", training=False, policy="actor", targets=None,
+    def _episode(self, images, targets=None, mode="greedy", training=False, policy="actor",
+                 random_until=None, early_stop=None, return_steps=False, first_actions=None):
+        """Plays one whole episode (`_steps`) and returns its `_episode_output`."""
+        steps = self._steps(images, targets, mode=mode, training=training, policy=policy,
+                            random_until=random_until, early_stop=early_stop,
+                            first_actions=first_actions)
+        return self._episode_output(steps, return_steps)
+
+    # "learned" is the SAC actor ("actor", its former name, is still accepted).
+    supported_policies = ("learned", "random", "grid")
+
+    def rollout(self, images, mode="greedy", training=False, policy=None, targets=None,
                 return_steps=False):
         if mode not in ("greedy", "sample"):
             raise ValueError(f"`mode` must be 'greedy' or 'sample'; received mode={mode!r}.")
-        if policy not in POLICIES:
-            raise ValueError(f"`policy` must be one of {POLICIES}; received policy={policy!r}.")
+        policy = self.resolve_policy(policy)
         images = tf.cast(images, self.compute_dtype)
-        early = self.early_stop_threshold if (
-            self.task == "classification" and not training) else None
         out = self._episode(images, targets, mode=mode, training=training, policy=policy,
-                            early_stop=early, return_steps=return_steps)
+                            early_stop=self._early_stop(training), return_steps=return_steps)
         out.pop("final_state")
         out.pop("final_inputs")
         return out
@@ -457,45 +458,25 @@ class AdaGlimpse(GlimpseModel):
 
         `training` keys: `learning_rate` (agent, 1e-3), `backbone_learning_rate`
         (1e-5), `weight_decay` (0.01), `backbone_weight_decay` (1e-4), and, for
-        the schedules, `epochs` and `steps_per_epoch` (each batch is T+1 steps).
+        the schedules, `epochs` and `steps_per_epoch` (in the RL stage each batch
+        is T agent optimizer steps).
         """
-        lr = float(training.get("learning_rate", 1e-3))
-        blr = float(training.get("backbone_learning_rate", 1e-5))
-        wd = float(training.get("weight_decay", 0.01))
-        bwd = float(training.get("backbone_weight_decay", 1e-4))
-        steps = training.get("steps_per_epoch")
-        epochs = training.get("epochs")
-
-        def schedule(value, per_batch):
-            if not steps or not epochs:
-                return value
-            total = int(epochs) * int(steps) * per_batch
-            # OneCycle with div_factor=1 and final_div_factor=1000: starts at max, cosine decay.
-            return keras.optimizers.schedules.CosineDecay(value, max(total, 1), alpha=1e-3)
-
+        # OneCycle with div_factor=1 and final_div_factor=1000: starts at max, cosine decay.
+        make = functools.partial(optimizers.make_optimizer, training, optimizer="adamw",
+                                 schedule="cosine", cosine_alpha=1e-3)
         per_batch = self.num_glimpses if self.stage == "rl" else 1
+        agent = dict(steps_multiplier=per_batch, learning_rate=1e-3, weight_decay=0.01)
         self.compile(
-            optimizer=keras.optimizers.AdamW(schedule(blr, 1), weight_decay=bwd),
-            actor_optimizer=keras.optimizers.AdamW(schedule(lr, per_batch), weight_decay=wd),
-            critic_optimizer=keras.optimizers.AdamW(schedule(lr, per_batch), weight_decay=wd),
-            alpha_optimizer=keras.optimizers.AdamW(schedule(lr, per_batch), weight_decay=wd),
-        )
+            optimizer=make("backbone_", learning_rate=1e-5, weight_decay=1e-4),
+            actor_optimizer=make(**agent), critic_optimizer=make(**agent),
+            alpha_optimizer=make(**agent))
 
     def _make_trackers(self):
         names = ["loss", "score"]
         if self.stage == "rl":
             names += ["reward", "critic_loss", "actor_loss", "alpha", "q"]
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
-        if self.task == "reconstruction":
-            self._trackers["rmse"] = _RootMean(name="rmse")
-        elif self.task == "classification":
-            self._trackers["accuracy"] = keras.metrics.Mean(name="accuracy")
-            self._trackers["avg_glimpses"] = keras.metrics.Mean(name="avg_glimpses")
-        else:
-            self._trackers["pixel_accuracy"] = keras.metrics.Mean(name="pixel_accuracy")
-            self._trackers["miou"] = keras.metrics.MeanIoU(
-                self.num_classes, ignore_class=IGNORE_LABEL, sparse_y_true=True,
-                sparse_y_pred=True, name="miou")
+        self._trackers.update(self.task_impl.make_trackers())
 
     @property
     def metrics(self):
@@ -521,15 +502,9 @@ class AdaGlimpse(GlimpseModel):
 
     # ------------------------------------------------------------ training
     def current_phase(self):
-        """`"pretrain"`, `"rl"` or `"backbone"` for `self.current_epoch`."""
-        if self.stage == "pretrain":
-            return "pretrain"
-        if self.backbone_training == "backbone_only":
-            return "backbone"
-        e = self.current_epoch
-        if self.backbone_training == "rl_only" or e < self.freeze_backbone_epochs:
-            return "rl"
-        return "rl" if (e - self.freeze_backbone_epochs) % 2 == 0 else "backbone"
+        """`"pretrain"`, `"rl"` or `"backbone"` for `self.current_epoch` (`phase_of_epoch`)."""
+        return phase_of_epoch(self.current_epoch, self.stage, self.backbone_training,
+                              self.freeze_backbone_epochs)
 
     def begin_epoch(self, epoch, epochs):
         self.current_epoch = int(epoch)
@@ -559,158 +534,117 @@ class AdaGlimpse(GlimpseModel):
 
     def train_step(self, data):
         images, targets = self._targets(data)
-        phase = getattr(self, "_phase", None) or self.current_phase()
-        if phase == "rl":
+        phase = PHASES[getattr(self, "_phase", None) or self.current_phase()]
+        if phase.trains == "agent":
             return self._rl_step(images, targets)
-        return self._backbone_step(images, targets, pretrain=phase == "pretrain")
+        return self._backbone_step(images, targets, phase)
 
-    def _backbone_step(self, images, targets, pretrain):
-        b = tf.shape(images)[0]
-        first = [(0.0, 0.0, 1.0)] if pretrain else None
-        out = self._episode(images, targets, mode="sample", training=True,
-                            policy="random" if pretrain else "actor", first_actions=first)
+    def _backbone_step(self, images, targets, phase):
+        """Plays an episode with `phase.policy`, then one task-loss step of the backbone."""
+        out = self._episode(images, targets, mode="sample", training=True, policy=phase.policy,
+                            first_actions=phase.first_actions)
         patches, boxes, mask = out["final_inputs"]
         variables = self.backbone_variables
         with tf.GradientTape() as tape:
             enc = self.encoder(patches, boxes, mask)
-            predictions = self._predict(enc["tokens"], mask, training=True)
+            predictions = self.task_impl.predict(self.task_head, enc["tokens"], mask,
+                                                 training=True)
             per_example = self.task_loss(predictions, images, targets)
             loss = reduce_loss(per_example)
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
-        self._update_task_metrics(predictions, images, targets, out)
-        self._trackers["loss"].update_state(per_example)
-        self._trackers["score"].update_state(out["scores"][:, -1])
-        del b
-        return {k: m.result() for k, m in self._trackers.items()}
-
-    def sac_update(self, batch):
-        """One SAC iteration on a sampled batch (public for tests and reuse)."""
-        target_entropy = -3.0 if self.target_entropy is None else float(self.target_entropy)
-        return sac.sac_update(
-            batch, self.actor, (self.critic1, self.critic2),
-            (self.target_critic1, self.target_critic2), self.log_alpha,
-            {"actor": self.actor_optimizer, "critic": self.critic_optimizer,
-             "alpha": self.alpha_optimizer},
-            gamma=self.gamma, tau=self.tau, target_entropy=target_entropy,
-            reward_scale=self.reward_scale)
+        return self._update_metrics(per_example, predictions, targets, out)
 
     def _rl_step(self, images, targets):
+        """One game per batch. Between two glimpse steps (before the next action
+        is sampled) the transition `(s_{t-1}, a_{t-1}, r_t, s_t, t == T)`
+        enters the replay buffer and `rl_iters_per_step` SAC updates run."""
         if self.replay_buffer is None:
             self._make_replay_buffer()
-        T = self.num_glimpses
-        memory = {}
-        logs = {}
-
-        def on_step(t, state, score, action):
-            if t > 0:
-                prev_state, prev_action, prev_score = memory["s"]
-                reward = rewards_from_scores(tf.stack([prev_score, score], 1),
-                                             self.reward_type)[:, 0]
-                term = tf.fill(tf.shape(reward), 1.0 if t == T else 0.0)
-                self.replay_buffer.add({
-                    "observation": prev_state, "action": prev_action, "reward": reward,
-                    "next_observation": state, "terminated": term})
+        random_until = self.rl_steps < self.init_random_steps
+        steps = []
+        for step in self._steps(images, targets, mode="sample", training=True,
+                                random_until=random_until):
+            if steps:
+                transition = self._transition(steps[-1], step)
+                self.replay_buffer.add(transition)
                 for _ in range(self.rl_iters_per_step):
                     metrics = self.sac_update(self.replay_buffer.sample(self.rl_batch_size))
                 for k in ("critic_loss", "actor_loss", "alpha", "q"):
                     self._trackers[k].update_state(metrics[k])
-                self._trackers["reward"].update_state(reward)
-            if action is not None:
-                memory["s"] = (state, action, score)
+                self._trackers["reward"].update_state(transition["reward"])
+            if step["action"] is not None:
                 self.rl_steps.assign_add(1)
-
-        random_until = self.rl_steps < self.init_random_steps
-        out = self._episode(images, targets, mode="sample", training=True,
-                            random_until=random_until, on_step=on_step)
+            steps.append(step)
+        out = self._episode_output(steps)
         per_example = self.task_loss(out["predictions"], images, targets)
+        return self._update_metrics(per_example, out["predictions"], targets, out)
+
+    def _transition(self, prev, step):
+        """The replay transition from step record `prev` (t - 1) to `step` (t)."""
+        scores = tf.stack([prev["score"], step["score"]], 1)
+        reward = rewards_from_scores(scores, self.reward_type)[:, 0]
+        terminated = 1.0 if step["t"] == self.num_glimpses else 0.0
+        return {"observation": prev["state"], "action": prev["action"], "reward": reward,
+                "next_observation": step["state"],
+                "terminated": tf.fill(tf.shape(reward), terminated)}
+
+    def sac_update(self, batch):
+        """One SAC iteration on a replay batch (`objectives.sac`): an actor step,
+        a twin-critic step, a temperature step, then the Polyak target update."""
+        critics = (self.critic1, self.critic2)
+        pi, actor_loss = sac.actor_step(batch["observation"], self.actor, critics,
+                                        self.log_alpha, self.actor_optimizer)
+        critic = sac.critic_step(batch, self.actor, critics,
+                                 (self.target_critic1, self.target_critic2), self.log_alpha,
+                                 self.critic_optimizer, gamma=self.gamma,
+                                 reward_scale=self.reward_scale)
+        target_entropy = -3.0 if self.target_entropy is None else float(self.target_entropy)
+        alpha_loss = sac.temperature_step(self.log_alpha, pi["log_prob"], target_entropy,
+                                          self.alpha_optimizer)
+        sac.polyak_update(self.target_critic1.weights + self.target_critic2.weights,
+                          self.critic_variables, self.tau)
+        return {"actor_loss": actor_loss, "critic_loss": critic["loss"],
+                "alpha_loss": alpha_loss, "alpha": tf.exp(tf.convert_to_tensor(self.log_alpha)),
+                "q": critic["q"], "target": critic["target"],
+                "log_prob": reduce_loss(tf.stop_gradient(pi["log_prob"]))}
+
+    def _update_metrics(self, per_example, predictions, targets, out):
         self._trackers["loss"].update_state(per_example)
         self._trackers["score"].update_state(out["scores"][:, -1])
-        self._update_task_metrics(out["predictions"], images, targets, out)
-        logs.update({k: m.result() for k, m in self._trackers.items()})
-        return logs
-
-    def _update_task_metrics(self, predictions, images, targets, out):
-        if self.task == "reconstruction":
-            self._trackers["rmse"].update_state(tf.square(out["scores"][:, -1]))
-        elif self.task == "classification":
-            labels = tf.cast(tf.reshape(targets, [-1]), tf.int32)
-            pred = tf.argmax(predictions, -1, output_type=tf.int32)
-            self._trackers["accuracy"].update_state(tf.cast(pred == labels, tf.float32))
-            self._trackers["avg_glimpses"].update_state(out["num_glimpses"])
-        else:
-            labels = tf.cast(targets, tf.int32)
-            pred = tf.argmax(predictions, -1, output_type=tf.int32)
-            valid = tf.cast(labels != IGNORE_LABEL, tf.float32)
-            self._trackers["pixel_accuracy"].update_state(
-                tf.cast(pred == labels, tf.float32), sample_weight=valid)
-            self._trackers["miou"].update_state(labels, pred)
+        self.task_impl.update_metrics(self._trackers, predictions, targets, out)
+        return {k: m.result() for k, m in self._trackers.items()}
 
     def selection_metric(self):
-        return {"reconstruction": ("rmse", "min"), "classification": ("accuracy", "max"),
-                "segmentation": ("miou", "max")}[self.task]
+        return self.task_impl.selection_metric
 
     def test_step(self, data):
         images, targets = self._targets(data)
         out = self._episode(images, targets, mode="greedy", training=False,
-                            early_stop=self.early_stop_threshold
-                            if self.task == "classification" else None)
-        if targets is None and self.task == "reconstruction":
-            targets = images
-        per_example = self.task_loss(out["predictions"], images,
-                                     images if self.task == "reconstruction" else targets)
-        self._trackers["loss"].update_state(per_example)
-        self._trackers["score"].update_state(out["scores"][:, -1])
-        self._update_task_metrics(out["predictions"], images, targets, out)
-        return {k: m.result() for k, m in self._trackers.items()}
+                            early_stop=self._early_stop(training=False))
+        per_example = self.task_loss(out["predictions"], images, targets)
+        return self._update_metrics(per_example, out["predictions"], targets, out)
 
     # ------------------------------------------------------------ evaluation helpers
-    def evaluate_policy(self, dataset, policy="actor", steps=None, per_example=False):
-        """Final-step task metric of `policy` (`actor` greedy, `random`, `grid`) on a dataset.
+    def score_batch(self, batch, rollout):
+        """Per-image final-step score of `evaluate_policy` (see `summarize_scores`)."""
+        x, y = batch[0], batch[1]
+        out = rollout(tf.cast(x, tf.float32), targets=y)
+        return self.task_impl.batch_scores(out, y)
 
-        Returns a dict with `rmse` (0..255, global over the split) for
-        reconstruction, `accuracy` and `avg_glimpses` for classification,
-        `pixel_accuracy` for segmentation. With `per_example=True` it also holds
-        `per_example`, a NumPy array with one score per image (the final RMSE,
-        1.0/0.0 for a correct/wrong class, the pixel accuracy), in dataset order,
-        for paired comparisons of two policies on the same images.
+    def summarize_scores(self, scores):
+        """Final-step task metric of a policy (`evaluate_policy(dataset, policy,
+        per_example=...)`, policies `"learned"` (the actor; `"actor"` also
+        accepted), `"random"`, `"grid"`).
+
+        A dict with `rmse` (0..255, global over the split) for reconstruction,
+        `accuracy` and `avg_glimpses` for classification, `pixel_accuracy` for
+        segmentation, and `count`. The per-example scores (`per_example=True`)
+        are the final RMSE, 1.0/0.0 for a correct/wrong class, the pixel
+        accuracy, in dataset order, for paired comparisons of two policies.
         """
-        fn = tf.function(lambda x, y: self._episode(
-            x, y, mode="greedy", policy=policy,
-            early_stop=self.early_stop_threshold if self.task == "classification" else None))
-        scores, glimpses, pix, pix_n = [], 0.0, 0.0, 0.0
-        for i, (x, y) in enumerate(dataset):
-            if steps is not None and i >= steps:
-                break
-            out = fn(tf.cast(x, tf.float32), y)
-            if self.task == "reconstruction":
-                score = -out["scores"][:, -1]  # the score is -RMSE per image
-            elif self.task == "classification":
-                pred = tf.argmax(out["predictions"], -1, output_type=tf.int32)
-                score = tf.cast(pred == tf.cast(tf.reshape(y, [-1]), tf.int32), tf.float32)
-                glimpses += float(tf.reduce_sum(out["num_glimpses"]))
-            else:
-                labels = tf.cast(y, tf.int32)
-                pred = tf.argmax(out["predictions"], -1, output_type=tf.int32)
-                valid = tf.cast(labels != IGNORE_LABEL, tf.float32)
-                hits = tf.cast(pred == labels, tf.float32) * valid
-                pix += float(tf.reduce_sum(hits))
-                pix_n += float(tf.reduce_sum(valid))
-                axes = list(range(1, hits.shape.rank))
-                score = tf.reduce_sum(hits, axes) / tf.maximum(tf.reduce_sum(valid, axes), 1.0)
-            scores.append(score.numpy())
-        scores = np.concatenate(scores) if scores else np.zeros((0,), np.float32)
-        n = len(scores)
-        if self.task == "reconstruction":
-            result = {"rmse": math.sqrt(float(np.sum(np.square(scores))) / max(n, 1))}
-        elif self.task == "classification":
-            result = {"accuracy": float(np.sum(scores)) / max(n, 1),
-                      "avg_glimpses": glimpses / max(n, 1)}
-        else:  # pooled over all valid pixels, not the mean of the per-image scores
-            result = {"pixel_accuracy": pix / max(pix_n, 1.0)}
-        result["count"] = n
-        if per_example:
-            result["per_example"] = scores
+        result = self.task_impl.summarize(scores)
+        result["count"] = len(scores.get("score", ()))
         return result
 
     def get_config(self):

@@ -1,7 +1,50 @@
 """The base class every keras_glimpse method model derives from."""
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+from keras_glimpse import optimizers
+
+# The one policy vocabulary of `rollout(..., policy=...)` and `evaluate_policy`.
+# Every method supports a subset (`GlimpseModel.supported_policies`):
+# "learned" is the trained policy, "random" uniform random glimpses / actions,
+# "center" always the image centre, "grid" a fixed lattice of glimpses.
+POLICIES = ("learned", "random", "center", "grid")
+# Older names, still accepted: AdaGlimpse called its learned policy "actor".
+POLICY_ALIASES = {"actor": "learned"}
+
+
+def resolve_policy(policy, supported, default="learned", owner="This model"):
+    """Maps `policy` (`None` -> `default`, aliases -> canonical) and checks it.
+
+    Raises:
+        ValueError: naming the policies `owner` supports.
+    """
+    name = default if policy is None else POLICY_ALIASES.get(policy, policy)
+    if name not in supported:
+        raise ValueError(
+            f"`policy` must be one of {tuple(supported)} for {owner} (the shared "
+            f"vocabulary is {POLICIES}); received policy={policy!r}.")
+    return name
+
+
+def _correct(logits, labels):
+    """`(B,)` int32, 1 where the arg-max class of `logits` is the label."""
+    pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return tf.cast(pred == tf.cast(labels, tf.int32), tf.int32)
+
+
+def _accuracy_summary(scores):
+    correct = int(np.sum(scores.get("score", np.zeros((0,), np.int32))))
+    total = scores["count"]
+    acc = correct / max(total, 1)
+    return {"accuracy": acc, "error": 100.0 * (1.0 - acc), "count": total}
+
+
+def _batch_size(batch):
+    x = batch[0] if isinstance(batch, (tuple, list)) else batch
+    return int(tf.shape(x)[0])
 
 
 class EpochHook(keras.callbacks.Callback):
@@ -34,7 +77,15 @@ class GlimpseModel(keras.Model):
       segmentation) and the glimpse trajectory under the names listed in
       `trajectory_keys` (e.g. `"locations"` (B, T, 2), `"boxes"` (B, T, 4),
       `"patch_mask"` (B, G, G)). `mode` is `"greedy"` (deterministic: mean or
-      arg-max action) or `"sample"` (stochastic policy).
+      arg-max action) or `"sample"` (stochastic policy). `policy` names who
+      chooses the glimpses, from the one vocabulary `POLICIES` (`None`: the
+      model's default, `"learned"` unless configured otherwise); a method
+      accepts the names in its `supported_policies` and raises a `ValueError`
+      naming them for any other.
+    - `evaluate_policy(dataset, policy, mode, steps)` is the one dataset
+      evaluation loop: it plays `rollout` on every batch, asks the method's
+      `score_batch` hook for per-example scores (or per-batch `*_sum`
+      totals) and its `summarize_scores` hook for the result dict.
     - `call(images)` returns the greedy predictions.
     - `export_outputs(images, mode, num_samples)` is what the SavedModel
       endpoints call. In `"sample"` mode it runs `num_samples` stochastic
@@ -52,6 +103,7 @@ class GlimpseModel(keras.Model):
     """
 
     trajectory_keys = ()
+    supported_policies = ("learned",)
 
     def __init__(self, image_shape, prediction_type="classification", **kwargs):
         super().__init__(**kwargs)
@@ -70,6 +122,19 @@ class GlimpseModel(keras.Model):
         self.prediction_type = prediction_type
 
     # ---------------------------------------------------------------- input
+    NON_FINITE_MESSAGE = ("images contain NaN or Inf; feed finite float32 pixels as the "
+                          "preset's data pipeline makes them")
+
+    def check_finite(self, images):
+        """`images` unchanged, or an error when any pixel is NaN or Inf:
+        ValueError when eager, InvalidArgumentError with the same message in a
+        graph (the SavedModel's `serve`/`sample`)."""
+        if tf.executing_eagerly():
+            if not bool(tf.reduce_all(tf.math.is_finite(images))):
+                raise ValueError(f"{type(self).__name__}: {self.NON_FINITE_MESSAGE}.")
+            return images
+        return tf.debugging.assert_all_finite(images, self.NON_FINITE_MESSAGE)
+
     def check_images(self, images):
         """Validates a batch of images against `image_shape`; returns a float tensor."""
         if not hasattr(images, "shape"):
@@ -100,15 +165,27 @@ class GlimpseModel(keras.Model):
         return self
 
     # ---------------------------------------------------------------- API
-    def rollout(self, images, mode="greedy", training=False):
+    @property
+    def default_policy(self):
+        """The policy `rollout(policy=None)` uses."""
+        return "learned"
+
+    def resolve_policy(self, policy=None):
+        """`policy` in canonical form (`None` -> `default_policy`, `"actor"` ->
+        `"learned"`); a `ValueError` naming `supported_policies` otherwise."""
+        return resolve_policy(policy, self.supported_policies, self.default_policy,
+                              type(self).__name__)
+
+    def rollout(self, images, mode="greedy", training=False, policy=None):
         raise NotImplementedError(
-            f"{type(self).__name__} must implement rollout(images, mode, training)."
+            f"{type(self).__name__} must implement rollout(images, mode, training, policy)."
         )
 
     def call(self, images, training=False):
-        return self.rollout(self.check_images(images), mode="greedy", training=training)[
-            "predictions"
-        ]
+        images = self.check_images(images)
+        if not training:  # inference input is the user's: refuse NaN/Inf pixels
+            images = self.check_finite(images)
+        return self.rollout(images, mode="greedy", training=training)["predictions"]
 
     def aggregate_samples(self, predictions):
         """Averages predictions stacked on a leading Monte Carlo axis (M, B, ...)."""
@@ -120,7 +197,7 @@ class GlimpseModel(keras.Model):
 
     def export_outputs(self, images, mode="greedy", num_samples=1):
         """Tensors returned by the SavedModel endpoints (see `keras_glimpse.export`)."""
-        images = self.check_images(images)
+        images = self.check_finite(self.check_images(images))
         if mode == "greedy":
             out = self.rollout(images, mode="greedy", training=False)
             return {k: out[k] for k in ("predictions",) + tuple(self.trajectory_keys)}
@@ -155,9 +232,94 @@ class GlimpseModel(keras.Model):
                     f"{', '.join(map(str, self.image_shape))}) float32 images.")
             from keras_glimpse import export as export_lib
 
-            return export_lib.export_saved_model(self, filepath, num_samples=num_samples)
+            return export_lib.export_saved_model(self, filepath, num_samples=num_samples,
+                                                overwrite=True)
         return super().export(filepath, format=format, verbose=verbose,
                               input_signature=input_signature, **kwargs)
+
+    # ---------------------------------------------------------------- evaluation
+    def evaluation_loop(self, dataset, score_fn, steps=None):
+        """The one dataset loop of every evaluation helper.
+
+        Runs `score_fn(batch)` (compiled with `tf.function`) on the first
+        `steps` batches of `dataset`. Entries of its dict whose key ends in
+        `_sum` are per-batch totals, added up in float64; the others are
+        per-example arrays (leading batch axis), concatenated in dataset order.
+
+        Returns:
+            dict of numpy arrays, plus `count`, the number of examples read.
+        """
+        fn = tf.function(score_fn)
+        per_example, sums, count = {}, {}, 0
+        for i, batch in enumerate(dataset):
+            if steps is not None and i >= steps:
+                break
+            for k, v in fn(batch).items():
+                if k.endswith("_sum"):
+                    sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
+                else:
+                    per_example.setdefault(k, []).append(np.asarray(v))
+            count += _batch_size(batch)
+        result = {k: np.concatenate(v) for k, v in per_example.items()}
+        result.update(sums)
+        result["count"] = count
+        return result
+
+    def score_batch(self, batch, rollout):
+        """Scorer hook of `evaluate_policy` (runs inside a `tf.function`).
+
+        Args:
+            batch: one element of the dataset, e.g. `(images, labels)`.
+            rollout: `rollout(images, **kwargs)`, this model's `rollout` with
+                the evaluated `mode` and `policy` bound.
+
+        Returns:
+            dict of per-example tensors (concatenated over the dataset) and of
+            per-batch totals under keys ending in `_sum` (added up); the
+            per-example entry `"score"` is what `per_example=True` returns.
+            The default, for classifiers, scores 1 for a correct greedy class.
+        """
+        x, y = batch[0], batch[1]
+        return {"score": _correct(rollout(self.check_images(x))["predictions"], y)}
+
+    def summarize_scores(self, scores):
+        """Summary hook of `evaluate_policy`: the `evaluation_loop` dict -> result.
+
+        The default, for classifiers: `accuracy`, `error` (in %) and `count`.
+        """
+        return _accuracy_summary(scores)
+
+    def evaluate_policy(self, dataset, policy=None, mode="greedy", steps=None,
+                        per_example=False, **options):
+        """Task metrics of these weights when glimpsing with `policy` on a dataset.
+
+        Args:
+            dataset: yields batches (e.g. `(images, labels)`).
+            policy: a name of `POLICIES` this method supports (`None`: the
+                model's default policy).
+            mode: `"greedy"` or `"sample"`.
+            steps: optional number of batches.
+            per_example: also return `per_example`, the per-example `"score"`
+                of `score_batch` as a numpy array in dataset order.
+            **options: forwarded to the method's `summarize_scores` (e.g. the
+                ordinal localiser's IoU `threshold`).
+
+        Returns:
+            dict from the method's `summarize_scores` (classifiers:
+            `accuracy`, `error` in % and `count`).
+        """
+        if mode not in ("greedy", "sample"):
+            raise ValueError(f"`mode` must be 'greedy' or 'sample'; received mode={mode!r}.")
+        policy = self.resolve_policy(policy)
+
+        def rollout(images, **kwargs):
+            return self.rollout(images, mode=mode, training=False, policy=policy, **kwargs)
+
+        scores = self.evaluation_loop(dataset, lambda b: self.score_batch(b, rollout), steps)
+        result = self.summarize_scores(scores, **options)
+        if per_example:
+            result["per_example"] = scores.get("score", np.zeros((0,), np.float32))
+        return result
 
     def evaluate_monte_carlo(self, dataset, num_samples=10, steps=None):
         """Accuracy of Monte Carlo averaged predictions (classifiers only).
@@ -172,17 +334,12 @@ class GlimpseModel(keras.Model):
         """
         if self.prediction_type != "classification":
             raise ValueError("evaluate_monte_carlo is for classification models.")
-        fn = tf.function(lambda x: self.export_outputs(x, "sample", num_samples)["predictions"])
-        correct = 0
-        total = 0
-        for i, (x, y) in enumerate(dataset):
-            if steps is not None and i >= steps:
-                break
-            pred = tf.argmax(fn(x), axis=-1, output_type=tf.int32)
-            correct += int(tf.reduce_sum(tf.cast(pred == tf.cast(y, tf.int32), tf.int32)))
-            total += int(tf.shape(y)[0])
-        acc = correct / max(total, 1)
-        return {"accuracy": acc, "error": 100.0 * (1.0 - acc), "count": total}
+
+        def score(batch):
+            logits = self.export_outputs(batch[0], "sample", num_samples)["predictions"]
+            return {"score": _correct(logits, batch[1])}
+
+        return _accuracy_summary(self.evaluation_loop(dataset, score, steps))
 
     def selection_metric(self):
         """`(name, mode)` of the `test_step` metric that model selection uses:
@@ -208,18 +365,8 @@ class GlimpseModel(keras.Model):
 
     def compile_from_preset(self, training):
         """Compiles with the preset's `training` table. Subclasses with several
-        optimizers override this."""
-        lr = float(training.get("learning_rate", 1e-3))
-        name = training.get("optimizer", "adam").lower()
-        if name == "adam":
-            opt = keras.optimizers.Adam(lr)
-        elif name == "sgd":
-            opt = keras.optimizers.SGD(lr, momentum=float(training.get("momentum", 0.9)))
-        elif name == "adamw":
-            opt = keras.optimizers.AdamW(lr, weight_decay=float(training.get("weight_decay", 0.01)))
-        else:
-            raise ValueError(f"Unknown optimizer {name!r}; use adam, sgd or adamw.")
-        self.compile(optimizer=opt)
+        optimizers override this (see `keras_glimpse.optimizers`)."""
+        self.compile(optimizer=optimizers.make_optimizer(training))
 
     def get_config(self):
         config = super().get_config()

@@ -1,17 +1,20 @@
 """Localization by ordinal embedding: a box-moving agent rewarded in embedding space."""
 
 import contextvars
+import functools
 import pathlib
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse import optimizers
 from keras_glimpse.layers.box_embedding import BoxEmbedding
 from keras_glimpse.layers.categorical_head import CategoricalHead
 from keras_glimpse.layers.recurrent_core import RecurrentCore
 from keras_glimpse.models.glimpse_model import GlimpseModel
 from keras_glimpse.objectives import box_dynamics, reinforce, triplet
+from keras_glimpse.objectives import ordinal as ordinal_objectives
 from keras_glimpse.validation import positive_int
 
 STAGES = ("pretrain", "joint")
@@ -106,6 +109,7 @@ class OrdinalLocalizer(GlimpseModel):
     """
 
     trajectory_keys = ("boxes",)
+    supported_policies = ("learned", "random")  # random: uniform over the 10 box actions
 
     def __init__(self, image_shape=(84, 84, 1), stage="joint", num_steps=10, hidden_units=48,
                  embedding_dim=512, fc_units=1024, dropout=0.5, pooling_size=5, margin=60.0,
@@ -133,6 +137,10 @@ class OrdinalLocalizer(GlimpseModel):
         if not 0.0 < float(step_factor) < 1.0:
             raise ValueError(f"`step_factor` must be in (0, 1); received step_factor={step_factor!r}.")
         self.stage = stage
+        # The stage's train / test step, bound once (`stage` stays a config key).
+        self._stage_train_step, self._stage_test_step = {
+            "pretrain": (self._pretrain_train_step, self._pretrain_test_step),
+            "joint": (self._joint_train_step, self._joint_test_step)}[stage]
         self.num_steps = num_steps
         self.hidden_units = hidden_units
         self.embedding_dim = embedding_dim
@@ -249,7 +257,14 @@ class OrdinalLocalizer(GlimpseModel):
         boxes = tf.cast(boxes, tf.float32)[:, None, :]
         return self.embedding.embed_boxes(fmap, boxes, training=training)[:, 0]
 
-    def _episode(self, fmap, mode, training, anchor=None):
+    def _random_head(self, batch):
+        n = box_dynamics.NUM_ACTIONS
+        u = keras.random.uniform(tf.stack([batch]), seed=self.sampler_seed)
+        action = tf.minimum(tf.cast(tf.floor(u * n), tf.int32), n - 1)
+        log_n = tf.fill(tf.stack([batch]), float(np.log(n)))
+        return {"action": action, "log_prob": -log_n, "entropy": log_n}
+
+    def _episode(self, fmap, mode, training, anchor=None, policy="learned"):
         """One episode on a (stop-gradient) backbone map."""
         size = self.image_shape[0]
         batch = tf.shape(fmap)[0]
@@ -262,7 +277,7 @@ class OrdinalLocalizer(GlimpseModel):
             dists.append(triplet.pairwise_distance(anchor, e))
         for _ in range(self.num_steps):
             out, h = self.core(e, h)
-            head = self.policy(out, mode=mode)
+            head = self.policy(out, mode=mode) if policy == "learned" else self._random_head(batch)
             state = box_dynamics.apply_box_action(state, head["action"], size, self.min_side,
                                                   self.step_factor)
             e = tf.stop_gradient(self._embed_one(fmap, state, training))
@@ -284,10 +299,11 @@ class OrdinalLocalizer(GlimpseModel):
             result["distances"] = tf.stack(dists, axis=1)
         return result
 
-    def rollout(self, images, mode="greedy", training=False):
+    def rollout(self, images, mode="greedy", training=False, policy=None):
+        policy = self.resolve_policy(policy)
         images = self.check_images(images)
         fmap = tf.stop_gradient(self.embedding.feature_map(images))
-        out = self._episode(fmap, mode, training)
+        out = self._episode(fmap, mode, training, policy=policy)
         return {k: out[k] for k in ("predictions", "boxes", "actions")}
 
     def aggregate_samples(self, predictions):
@@ -316,30 +332,16 @@ class OrdinalLocalizer(GlimpseModel):
         (agent Adam); step schedules as the reference's per-epoch schedulers:
         `lr_decay_epochs` / `lr_decay_factor` (embedding) and
         `agent_lr_decay_epochs` / `agent_lr_decay_factor` (agent), converted to
-        optimizer steps with `train_examples // batch_size` steps per epoch
-        (no schedule when `train_examples` is absent).
+        optimizer steps with `optimizers.epoch_steps`: `steps_per_epoch`, else
+        `train_examples // batch_size` (ordinal_clutter's training split drops
+        its last partial batch); no schedule when neither is given.
         """
-        steps_per_epoch = None
-        if training.get("train_examples"):
-            steps_per_epoch = max(int(training["train_examples"])
-                                  // int(training.get("batch_size", 1)), 1)
-
-        def schedule(lr, epochs, factor):
-            if not epochs or steps_per_epoch is None:
-                return float(lr)
-            values = [float(lr) * float(factor) ** i for i in range(len(epochs) + 1)]
-            return keras.optimizers.schedules.PiecewiseConstantDecay(
-                [int(e) * steps_per_epoch for e in epochs], values)
-
+        training = dict(training)
+        training.setdefault("batch_size", 1)
+        make = functools.partial(optimizers.make_optimizer, training, drop_remainder=True)
         default_lr = 0.0019125313967198946 if self.stage == "pretrain" else 1e-3
-        lr = schedule(training.get("learning_rate", default_lr),
-                      training.get("lr_decay_epochs"), training.get("lr_decay_factor", 0.1))
-        agent_lr = schedule(training.get("agent_learning_rate", 1e-3),
-                            training.get("agent_lr_decay_epochs"),
-                            training.get("agent_lr_decay_factor", 0.1))
-        self.compile(
-            optimizer=keras.optimizers.SGD(lr, momentum=float(training.get("momentum", 0.9))),
-            agent_optimizer=keras.optimizers.Adam(agent_lr))
+        self.compile(optimizer=make(optimizer="sgd", learning_rate=default_lr),
+                     agent_optimizer=make("agent_", learning_rate=1e-3))
 
     def _global_batch(self, x):
         return tf.shape(x)[0] * _num_replicas()
@@ -368,31 +370,31 @@ class OrdinalLocalizer(GlimpseModel):
         return tf.stack([i, j], axis=1)
 
     def _agent_loss(self, episode, x):
-        d = episode["distances"]
-        rewards = d[:, :-1] - d[:, 1:]
-        returns = reinforce.discounted_returns(rewards, self.gamma)
-        advantages = returns - reinforce.batch_mean_baseline(returns)
-        per_example = (reinforce.policy_gradient_loss(episode["log_probs"], advantages)
-                       - self.entropy_weight * reinforce.entropy_bonus(episode["entropies"]))
+        """`objectives.ordinal.agent_loss`, reduced over the global batch (sum or mean)."""
+        terms = ordinal_objectives.agent_loss(episode["log_probs"], episode["entropies"],
+                                              episode["distances"], self.gamma,
+                                              self.entropy_weight)
         global_batch = self._global_batch(x)
-        loss = reinforce.reduce_loss(per_example, global_batch_size=global_batch)
+        loss = reinforce.reduce_loss(terms["loss"], global_batch_size=global_batch)
         if self.loss_reduction == "sum":
             loss = loss * tf.cast(global_batch, loss.dtype)
-        return loss, rewards
+        return loss, terms["rewards"]
 
     def train_step(self, data):
         x, gt = data[0], tf.cast(data[1], tf.float32)
-        x = self.check_images(x)
-        if self.stage == "pretrain":
-            with tf.GradientTape() as tape:
-                per_example, ordinal = self._pretrain_losses(x, gt, training=True)
-                loss = reinforce.reduce_loss(per_example, global_batch_size=self._global_batch(x))
-            grads = tape.gradient(loss, self.embedding_variables)
-            self.optimizer.apply_gradients(zip(grads, self.embedding_variables))
-            self.loss_tracker.update_state(per_example)
-            self._update_ordinal(*ordinal)
-            return {m.name: m.result() for m in self.metrics}
+        return self._stage_train_step(self.check_images(x), gt)
 
+    def _pretrain_train_step(self, x, gt):
+        with tf.GradientTape() as tape:
+            per_example, ordinal = self._pretrain_losses(x, gt, training=True)
+            loss = reinforce.reduce_loss(per_example, global_batch_size=self._global_batch(x))
+        grads = tape.gradient(loss, self.embedding_variables)
+        self.optimizer.apply_gradients(zip(grads, self.embedding_variables))
+        self.loss_tracker.update_state(per_example)
+        self._update_ordinal(*ordinal)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _joint_train_step(self, x, gt):
         agent_vars = self.agent_variables
         with tf.GradientTape() as emb_tape:
             fmap = self.embedding.feature_map(x)
@@ -432,12 +434,15 @@ class OrdinalLocalizer(GlimpseModel):
 
     def test_step(self, data):
         x, gt = data[0], tf.cast(data[1], tf.float32)
-        x = self.check_images(x)
-        if self.stage == "pretrain":
-            per_example, ordinal = self._pretrain_losses(x, gt, training=False)
-            self.loss_tracker.update_state(per_example)
-            self._update_ordinal(*ordinal)
-            return {m.name: m.result() for m in self.metrics}
+        return self._stage_test_step(self.check_images(x), gt)
+
+    def _pretrain_test_step(self, x, gt):
+        per_example, ordinal = self._pretrain_losses(x, gt, training=False)
+        self.loss_tracker.update_state(per_example)
+        self._update_ordinal(*ordinal)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _joint_test_step(self, x, gt):
         fmap = self.embedding.feature_map(x)
         e_gt = self._embed_one(fmap, gt, training=False)
         episode = self._episode(fmap, "sample", training=False, anchor=e_gt)
@@ -460,7 +465,20 @@ class OrdinalLocalizer(GlimpseModel):
         return {m.name: m.result() for m in self.metrics if m is not self.agent_loss_tracker}
 
     # ------------------------------------------------------------ evaluation
-    def evaluate_localization(self, dataset, mode="sample", steps=None, threshold=0.5):
+    def score_batch(self, batch, rollout):
+        """Per-example IoU of the final box with the ground-truth box."""
+        x, boxes = batch[0], batch[1]
+        return {"score": box_dynamics.box_iou(rollout(x)["predictions"], boxes)}
+
+    def summarize_scores(self, scores, threshold=0.5):
+        """`accuracy` (% with IoU >= `threshold`), `mean_iou` and `count`."""
+        ious = scores.get("score", np.zeros((0,), np.float32))
+        return {"accuracy": 100.0 * float(np.mean(ious >= threshold)) if len(ious) else 0.0,
+                "mean_iou": float(np.mean(ious)) if len(ious) else 0.0,
+                "count": int(len(ious))}
+
+    def evaluate_localization(self, dataset, mode="sample", steps=None, threshold=0.5,
+                              policy=None):
         """Localisation accuracy: % of images whose final box has IoU >= `threshold`.
 
         Args:
@@ -469,36 +487,26 @@ class OrdinalLocalizer(GlimpseModel):
             mode: `"sample"` (the reference's protocol) or `"greedy"`.
             steps: optional number of batches.
             threshold: IoU threshold (0.5).
+            policy: `"learned"` (default) or `"random"`.
 
         Returns:
             dict with `accuracy` (%), `mean_iou` and `count`.
         """
-        if mode not in ("sample", "greedy"):
-            raise ValueError(f"`mode` must be 'sample' or 'greedy'; received mode={mode!r}.")
-        fn = tf.function(lambda x: self.rollout(x, mode=mode, training=False)["predictions"])
-        ious = []
-        for i, (x, boxes) in enumerate(dataset):
-            if steps is not None and i >= steps:
-                break
-            ious.append(box_dynamics.box_iou(fn(x), boxes).numpy())
-        ious = np.concatenate(ious) if ious else np.zeros((0,), np.float32)
-        return {"accuracy": 100.0 * float(np.mean(ious >= threshold)) if len(ious) else 0.0,
-                "mean_iou": float(np.mean(ious)) if len(ious) else 0.0,
-                "count": int(len(ious))}
+        return self.evaluate_policy(dataset, policy=policy, mode=mode, steps=steps,
+                                    threshold=threshold)
 
     def evaluate_ordinal(self, dataset, steps=None):
         """Ordinal accuracy (%) of the embedding on freshly sampled box pairs."""
-        fn = tf.function(lambda x, b: self._pretrain_losses(x, b, training=False)[1])
-        inst, proto = [], []
-        for i, (x, boxes) in enumerate(dataset):
-            if steps is not None and i >= steps:
-                break
-            args = fn(self.check_images(x), tf.cast(boxes, tf.float32))
-            inst.append(triplet.ordinal_accuracy(*args).numpy())
-            proto.append(triplet.ordinal_accuracy(*args, prototype=True).numpy())
-        return {"ord_acc_inst": 100.0 * float(np.mean(np.concatenate(inst))),
-                "ord_acc_proto": 100.0 * float(np.mean(np.concatenate(proto))),
-                "count": int(sum(len(v) for v in inst))}
+        def score(batch):
+            args = self._pretrain_losses(self.check_images(batch[0]),
+                                         tf.cast(batch[1], tf.float32), training=False)[1]
+            return {"inst": triplet.ordinal_accuracy(*args),
+                    "proto": triplet.ordinal_accuracy(*args, prototype=True)}
+
+        scores = self.evaluation_loop(dataset, score, steps)
+        return {"ord_acc_inst": 100.0 * float(np.mean(scores["inst"])),
+                "ord_acc_proto": 100.0 * float(np.mean(scores["proto"])),
+                "count": int(len(scores["inst"]))}
 
     # ------------------------------------------------------------ config
     def _constructor_args(self):

@@ -1,5 +1,6 @@
 """PatchDrop: a policy on a low-resolution view picks which HR patches to acquire."""
 
+import functools
 import logging
 import os
 import pathlib
@@ -9,16 +10,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse import optimizers
 from keras_glimpse.backbones.cifar_resnet import CifarResNet
 from keras_glimpse.backbones.resnet import ResNet
 from keras_glimpse.layers.bernoulli_patch_head import BernoulliPatchHead
 from keras_glimpse.layers.patch_mask import PatchMask
 from keras_glimpse.models.glimpse_model import GlimpseModel
-from keras_glimpse.objectives.reinforce import (
-    policy_gradient_loss,
-    reduce_loss,
-    self_critical_advantage,
-)
+from keras_glimpse.objectives.patchdrop import patchdrop_loss, patchdrop_reward  # noqa: F401
+from keras_glimpse.objectives.reinforce import reduce_loss
 from keras_glimpse.validation import positive_int
 
 logger = logging.getLogger("keras_glimpse")
@@ -26,26 +25,6 @@ logger = logging.getLogger("keras_glimpse")
 STAGES = ("classifier", "pretrain", "finetune", "finetune2stream")
 _BACKBONE_RE = re.compile(r"^(cifar_resnet|resnet)(\d+)$")
 _PATH_ARGS = ("hr_classifier", "lr_classifier", "policy")
-
-
-def patchdrop_reward(correct, actions, penalty):
-    """PatchDrop's per-image reward (spec A6).
-
-    `R = 1 - (kept / N)^2` when the prediction is correct, else `penalty`,
-    where `kept` is the number of acquired patches out of N.
-
-    Args:
-        correct: `(B,)` bool or 0/1, whether the classifier was right.
-        actions: `(B, N)` 0/1 patch actions.
-        penalty: the (negative) reward of a wrong prediction.
-
-    Returns:
-        `(B,)` float32 rewards.
-    """
-    actions = tf.cast(actions, tf.float32)
-    used = tf.reduce_mean(actions, axis=-1)
-    return tf.where(tf.cast(correct, tf.bool), 1.0 - tf.square(used),
-                    tf.cast(penalty, tf.float32) * tf.ones_like(used))
 
 
 def distinct_policies(actions):
@@ -219,6 +198,14 @@ class PatchDrop(GlimpseModel):
                 raise ValueError(f"`{arg}` must be a number <= 0; received {arg}={value!r}.")
         self.num_classes = num_classes
         self.stage = stage
+        # The stage's rollout and train step, bound once (`stage` stays a config key).
+        self._stage_rollout = (self._classifier_rollout if stage == "classifier"
+                               else self._policy_rollout)
+        self._stage_train_step = {
+            "classifier": self._classifier_train_step,
+            "pretrain": functools.partial(self._policy_train_step, joint=False),
+            "finetune": functools.partial(self._policy_train_step, joint=True),
+            "finetune2stream": functools.partial(self._policy_train_step, joint=True)}[stage]
         self.resolution = resolution
         self.grid_size = grid_size
         self.lr_factor = lr_factor
@@ -385,18 +372,24 @@ class PatchDrop(GlimpseModel):
         return self.pretrain_penalty if self.stage in ("classifier", "pretrain") \
             else self.finetune_penalty
 
-    def rollout(self, images, mode="greedy", training=False):
+    def rollout(self, images, mode="greedy", training=False, policy=None):
+        self.resolve_policy(policy)
+        return self._stage_rollout(images, mode, training)
+
+    def _classifier_rollout(self, images, mode, training):
         g = self.grid_size
         batch = tf.shape(images)[0]
-        if self.stage == "classifier":
-            if self.resolution == "hr":
-                logits = self.hr_net(images, training=training)
-                actions = tf.ones([batch, self.num_patches], images.dtype)
-            else:
-                logits = self.lr_net(self.low_resolution(images), training=training)
-                actions = tf.zeros([batch, self.num_patches], images.dtype)
-            return {"predictions": logits, "patch_mask": tf.reshape(actions, [-1, g, g]),
-                    "actions": actions, "probs": actions}
+        if self.resolution == "hr":
+            logits = self.hr_net(images, training=training)
+            actions = tf.ones([batch, self.num_patches], images.dtype)
+        else:
+            logits = self.lr_net(self.low_resolution(images), training=training)
+            actions = tf.zeros([batch, self.num_patches], images.dtype)
+        return {"predictions": logits, "patch_mask": tf.reshape(actions, [-1, g, g]),
+                "actions": actions, "probs": actions}
+
+    def _policy_rollout(self, images, mode, training):
+        g = self.grid_size
         lr = self.low_resolution(images)
         out = self._policy(lr, mode, training)
         actions = out["action"]
@@ -445,22 +438,24 @@ class PatchDrop(GlimpseModel):
 
     def train_step(self, data):
         images, labels = self._unpack(data)
-        if self.stage == "classifier":
-            net = self.hr_net if self.resolution == "hr" else self.lr_net
-            inputs = images if self.resolution == "hr" else self.low_resolution(images)
-            with tf.GradientTape() as tape:
-                logits = net(inputs, training=True)
-                per_example = keras.losses.sparse_categorical_crossentropy(
-                    labels, logits, from_logits=True)
-                loss = reduce_loss(per_example)
-            self._apply(tape, loss, net.trainable_variables)
-            actions = tf.fill([tf.shape(images)[0], self.num_patches],
-                              1.0 if self.resolution == "hr" else 0.0)
-            return self._update_metrics(tf.reduce_mean(per_example), logits, labels, actions)
+        return self._stage_train_step(images, labels)
 
+    def _classifier_train_step(self, images, labels):
+        net = self.hr_net if self.resolution == "hr" else self.lr_net
+        inputs = images if self.resolution == "hr" else self.low_resolution(images)
+        with tf.GradientTape() as tape:
+            logits = net(inputs, training=True)
+            per_example = keras.losses.sparse_categorical_crossentropy(
+                labels, logits, from_logits=True)
+            loss = reduce_loss(per_example)
+        self._apply(tape, loss, net.trainable_variables)
+        actions = tf.fill([tf.shape(images)[0], self.num_patches],
+                          1.0 if self.resolution == "hr" else 0.0)
+        return self._update_metrics(tf.reduce_mean(per_example), logits, labels, actions)
+
+    def _policy_train_step(self, images, labels, joint):
+        """Stages `"pretrain"` (policy only) and `"finetune*"` (`joint`: policy + HR classifier)."""
         lr = self.low_resolution(images)
-        n = float(self.num_patches)
-        joint = self.stage != "pretrain"
         with tf.GradientTape() as tape:
             out = self._policy(lr, "sample", training=True)
             sampled, greedy = out["action"], out["greedy"]
@@ -475,14 +470,8 @@ class PatchDrop(GlimpseModel):
             correct_g = tf.equal(tf.argmax(logits_g, -1, output_type=tf.int32), labels)
             reward_s = patchdrop_reward(correct_s, sampled, self.penalty)
             reward_g = patchdrop_reward(correct_g, greedy, self.penalty)
-            advantage = self_critical_advantage(reward_s, reward_g)
-            pg = policy_gradient_loss(out["log_prob_per_patch"], advantage[:, None])
-            if joint:
-                ce = keras.losses.sparse_categorical_crossentropy(labels, logits_s,
-                                                                  from_logits=True)
-                per_example = pg + ce
-            else:
-                per_example = pg / n  # mean over the B x G^2 (image, patch) entries
+            per_example = patchdrop_loss(out["log_prob_per_patch"], reward_s, reward_g,
+                                         *((logits_s, labels) if joint else ()))
             loss = reduce_loss(per_example)
         variables = self.policy_net.trainable_variables + self.policy_head.trainable_variables
         if joint:
@@ -510,28 +499,9 @@ class PatchDrop(GlimpseModel):
         `train_examples` and `batch_size` to turn epochs into steps.
         """
         training = dict(training)
-        lr = float(training.get("learning_rate", 1e-4))
-        boundaries = training.get("lr_decay_epochs")
-        if boundaries:
-            steps = training.get("steps_per_epoch") or int(np.ceil(
-                float(training.get("train_examples", 50000))
-                / float(training.get("batch_size", 128))))
-            factor = float(training.get("lr_decay_factor", 0.1))
-            lr = keras.optimizers.schedules.PiecewiseConstantDecay(
-                [int(e) * int(steps) for e in boundaries],
-                [lr * factor ** i for i in range(len(boundaries) + 1)])
-        name = str(training.get("optimizer", "adam")).lower()
-        wd = training.get("weight_decay")
-        if name == "adam":
-            opt = keras.optimizers.Adam(lr)
-        elif name == "sgd":
-            opt = keras.optimizers.SGD(lr, momentum=float(training.get("momentum", 0.9)),
-                                       weight_decay=None if not wd else float(wd))
-        elif name == "adamw":
-            opt = keras.optimizers.AdamW(lr, weight_decay=float(wd or 0.01))
-        else:
-            raise ValueError(f"Unknown optimizer {name!r}; use adam, sgd or adamw.")
-        self.compile(optimizer=opt)
+        training.setdefault("batch_size", 128)
+        self.compile(optimizer=optimizers.make_optimizer(
+            training, default_examples=50000, learning_rate=1e-4))
 
     # ------------------------------------------------------------- config
     def get_config(self):

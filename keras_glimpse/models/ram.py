@@ -31,16 +31,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse import optimizers
 from keras_glimpse.layers.gaussian_location_head import GaussianLocationHead
 from keras_glimpse.layers.glimpse_network import GlimpseNetwork
 from keras_glimpse.layers.recurrent_core import RecurrentCore
 from keras_glimpse.layers.retina_sensor import RetinaSensor
 from keras_glimpse.layers.value_head import ValueHead
-from keras_glimpse.models.glimpse_model import GlimpseModel
+from keras_glimpse.models.glimpse_model import GlimpseModel, resolve_policy
 from keras_glimpse.validation import integer, number
 from keras_glimpse.objectives import reinforce
 
-POLICIES = ("learned", "random", "center")
 _MODES = ("greedy", "sample")
 
 
@@ -143,6 +143,9 @@ class _RecurrentAttention(GlimpseModel):
     """Shared body of RAM and URAM: the glimpse loop and the policy plumbing."""
 
     trajectory_keys = ("locations",)
+    supported_policies = ("learned", "random", "center")
+    # The `compute_losses` term each tracker of `metrics` averages, in order.
+    _metric_terms = ()
 
     def _init_blocks(self, num_glimpses, glimpse_size, num_scales, scale_factor, glimpse_units,
                      location_units, hidden_units, location_hidden_units, std,
@@ -159,9 +162,8 @@ class _RecurrentAttention(GlimpseModel):
         self.location_hidden_units = location_hidden_units
         self.std = number("std", std, minimum=0, strict=True)
         self.reinforce_weight = number("reinforce_weight", reinforce_weight, minimum=0)
-        if policy not in POLICIES:
-            raise ValueError(f"`policy` must be one of {POLICIES}; received policy={policy!r}.")
-        self.policy = policy
+        self.policy = resolve_policy(policy, self.supported_policies,
+                                     owner=type(self).__name__)
         if seed is not None:
             seed = integer("seed", seed, minimum=0)
         self.seed = seed
@@ -227,9 +229,7 @@ class _RecurrentAttention(GlimpseModel):
         """Runs T glimpses; returns the stacked per-step tensors."""
         if mode not in _MODES:
             raise ValueError(f"`mode` must be one of {_MODES}; received mode={mode!r}.")
-        policy = policy or self.policy
-        if policy not in POLICIES:
-            raise ValueError(f"`policy` must be one of {POLICIES}; received policy={policy!r}.")
+        policy = self.resolve_policy(policy)
         # Static (H, W, C) keep the retina's output shape static (data
         # pipelines may hand over batches with unknown spatial dimensions).
         images = tf.ensure_shape(images, (None,) + tuple(self.image_shape))
@@ -276,12 +276,44 @@ class _RecurrentAttention(GlimpseModel):
             "extras": extras,
         }
 
+    @property
+    def default_policy(self):
+        return self.policy
+
+    # ------------------------------------------------------------ one step for both
+    def _unpack(self, data):
+        if isinstance(data, (tuple, list)):
+            return self._images(data[0]), (data[1] if len(data) > 1 else None)
+        return self._images(data), None
+
+    def compute_losses(self, images, targets, out):
+        """Per-example loss terms of a rollout `out` (a dict holding `total`)."""
+        raise NotImplementedError
+
+    def _update_metrics(self, terms):
+        for tracker, key in zip(self.metrics, self._metric_terms):
+            tracker.update_state(terms[key])
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        images, targets = self._unpack(data)
+        with tf.GradientTape() as tape:
+            out = self.rollout(images, mode="sample", training=True)
+            terms = self.compute_losses(images, targets, out)
+            loss = tf.nn.compute_average_loss(terms["total"])
+        variables = self.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(
+            [(g, v) for g, v in zip(grads, variables) if g is not None])
+        return self._update_metrics(terms)
+
+    def test_step(self, data):
+        images, targets = self._unpack(data)
+        out = self.rollout(images, mode="greedy", training=False)
+        return self._update_metrics(self.compute_losses(images, targets, out))
+
     def compile_from_preset(self, training):
-        lr = float(training.get("learning_rate", 3e-4))
-        name = str(training.get("optimizer", "adam")).lower()
-        if name != "adam":
-            return super().compile_from_preset(training)
-        self.compile(optimizer=keras.optimizers.Adam(lr))
+        self.compile(optimizer=optimizers.make_optimizer(training, learning_rate=3e-4))
 
     def glimpse_boxes(self, locations, image_shape=None):
         """Pixel boxes `(y1, x1, y2, x2)` (end-exclusive) of every scale.
@@ -424,57 +456,11 @@ class RAM(_RecurrentAttention):
         out["predictions"] = self.classifier(out["hidden_states"][:, -1])
         return out
 
-    def _update_metrics(self, terms):
-        self.loss_tracker.update_state(terms["total"])
-        self.accuracy_tracker.update_state(terms["reward"])
-        self.reward_tracker.update_state(terms["reward"])
-        self.baseline_tracker.update_state(terms["baseline"])
-        return {m.name: m.result() for m in self.metrics}
+    _metric_terms = ("total", "reward", "reward", "baseline")  # accuracy = reward
 
-    def train_step(self, data):
-        images, labels = data[0], data[1]
-        images = self._images(images)
-        with tf.GradientTape() as tape:
-            out = self.rollout(images, mode="sample", training=True)
-            terms = ram_loss(out["predictions"], labels, out["log_probs"], out["baselines"],
-                             self.reinforce_weight)
-            loss = tf.nn.compute_average_loss(terms["total"])
-        variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(
-            [(g, v) for g, v in zip(grads, variables) if g is not None])
-        return self._update_metrics(terms)
-
-    def test_step(self, data):
-        images, labels = data[0], data[1]
-        out = self.rollout(self._images(images), mode="greedy", training=False)
-        terms = ram_loss(out["predictions"], labels, out["log_probs"], out["baselines"],
-                         self.reinforce_weight)
-        return self._update_metrics(terms)
-
-    def evaluate_policy(self, dataset, policy=None, mode="greedy", steps=None):
-        """Test error of these weights when glimpsing with another `policy`.
-
-        Args:
-            dataset: yields `(images, labels)`.
-            policy: `"learned"`, `"random"` or `"center"` (default: the model's).
-            mode: `"greedy"` or `"sample"`.
-            steps: optional number of batches.
-
-        Returns:
-            dict with `accuracy`, `error` (%) and `count`.
-        """
-        fn = tf.function(lambda x: tf.argmax(
-            self.rollout(x, mode=mode, policy=policy)["predictions"], -1, output_type=tf.int32))
-        correct = total = 0
-        for i, (x, y) in enumerate(dataset):
-            if steps is not None and i >= steps:
-                break
-            pred = fn(self._images(x))
-            correct += int(tf.reduce_sum(tf.cast(pred == tf.cast(y, tf.int32), tf.int32)))
-            total += int(tf.shape(y)[0])
-        acc = correct / max(total, 1)
-        return {"accuracy": acc, "error": 100.0 * (1.0 - acc), "count": total}
+    def compute_losses(self, images, targets, out):
+        return ram_loss(out["predictions"], targets, out["log_probs"], out["baselines"],
+                        self.reinforce_weight)
 
     def get_config(self):
         config = self._block_config()
@@ -587,35 +573,24 @@ class URAM(_RecurrentAttention):
         out["predictions"] = out["reconstructions"][:, -1]
         return out
 
-    def _terms(self, images, out):
+    _metric_terms = ("total", "final_mse", "reward", "baseline")
+
+    def compute_losses(self, images, targets, out):
         return uram_loss(images, out["reconstructions"], out["log_probs"], out["baselines"],
                          self.reinforce_weight, self.discount)
 
-    def _update_metrics(self, terms):
-        self.loss_tracker.update_state(terms["total"])
-        self.mse_tracker.update_state(terms["final_mse"])
-        self.reward_tracker.update_state(terms["reward"])
-        self.baseline_tracker.update_state(terms["baseline"])
-        return {m.name: m.result() for m in self.metrics}
+    def score_batch(self, batch, rollout):
+        x = self._images(batch[0] if isinstance(batch, (tuple, list)) else batch)
+        errors = reconstruction_errors(x, rollout(x)["reconstructions"])
+        return {"errors_sum": tf.reduce_sum(errors, axis=0), "score": errors[:, -1]}
 
-    def train_step(self, data):
-        images = data[0] if isinstance(data, (tuple, list)) else data
-        images = self._images(images)
-        with tf.GradientTape() as tape:
-            out = self.rollout(images, mode="sample", training=True)
-            terms = self._terms(images, out)
-            loss = tf.nn.compute_average_loss(terms["total"])
-        variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(
-            [(g, v) for g, v in zip(grads, variables) if g is not None])
-        return self._update_metrics(terms)
-
-    def test_step(self, data):
-        images = data[0] if isinstance(data, (tuple, list)) else data
-        images = self._images(images)
-        out = self.rollout(images, mode="greedy", training=False)
-        return self._update_metrics(self._terms(images, out))
+    def summarize_scores(self, scores):
+        """`curve` (mean MSE after 0..T glimpses), `reconstruction_mse` (its
+        last entry) and `count`."""
+        total = scores.get("errors_sum", np.zeros(self.num_glimpses + 1))
+        curve = total / max(scores["count"], 1)
+        return {"curve": curve, "reconstruction_mse": float(curve[-1]),
+                "count": scores["count"]}
 
     def reconstruction_curve(self, dataset, steps=None, mode="greedy", policy=None):
         """Mean reconstruction MSE after 0, 1, ..., T glimpses over a dataset.
@@ -624,16 +599,7 @@ class URAM(_RecurrentAttention):
             numpy array `(T + 1,)`; entry 0 is the error of the empty
             reconstruction (mean x^2).
         """
-        fn = tf.function(lambda x: tf.reduce_sum(reconstruction_errors(
-            x, self.rollout(x, mode=mode, policy=policy)["reconstructions"]), axis=0))
-        total, count = np.zeros(self.num_glimpses + 1), 0
-        for i, batch in enumerate(dataset):
-            if steps is not None and i >= steps:
-                break
-            x = self._images(batch[0] if isinstance(batch, (tuple, list)) else batch)
-            total += np.asarray(fn(x), np.float64)
-            count += int(x.shape[0])
-        return total / max(count, 1)
+        return self.evaluate_policy(dataset, policy=policy, mode=mode, steps=steps)["curve"]
 
     def features(self, images, mode="greedy"):
         """The final core state `h_T` (B, hidden_units) of a rollout."""
@@ -657,16 +623,12 @@ class URAM(_RecurrentAttention):
         Returns:
             dict with `train_accuracy` and (with `test_dataset`) `test_accuracy`.
         """
-        fn = tf.function(lambda x: self.features(x))
+        def score(batch):
+            return {"features": self.features(batch[0]), "labels": tf.reshape(batch[1], [-1])}
 
         def extract(ds):
-            feats, labels = [], []
-            for i, (x, y) in enumerate(ds):
-                if steps is not None and i >= steps:
-                    break
-                feats.append(np.asarray(fn(x)))
-                labels.append(np.asarray(y).reshape(-1))
-            return np.concatenate(feats), np.concatenate(labels).astype(np.int32)
+            out = self.evaluation_loop(ds, score, steps)
+            return out["features"], out["labels"].astype(np.int32)
 
         x_train, y_train = extract(dataset)
         keras.utils.set_random_seed(seed)

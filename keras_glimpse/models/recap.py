@@ -1,12 +1,12 @@
 """RECAP: a discrete-grid glimpse agent with LSTM memory and an attention+RNN classifier."""
 
-import math
 import os
 import pathlib
 
 import keras
 import tensorflow as tf
 
+from keras_glimpse import optimizers
 from keras_glimpse.distribute import clip_by_global_norm_across_replicas
 from keras_glimpse.layers.categorical_head import CategoricalHead
 from keras_glimpse.layers.gated_attention_pooling import GatedAttentionPooling
@@ -15,12 +15,11 @@ from keras_glimpse.layers.patch_encoder import PatchEncoder
 from keras_glimpse.layers.recurrent_core import RecurrentCore
 from keras_glimpse.layers.sequence_summarizer import SequenceSummarizer
 from keras_glimpse.layers.value_head import ValueHead
-from keras_glimpse.models.glimpse_model import GlimpseModel
+from keras_glimpse.models.glimpse_model import GlimpseModel, resolve_policy
 from keras_glimpse.objectives import reinforce
 from keras_glimpse.validation import positive_int
 
 STAGES = ("pretrain", "agent")
-POLICIES = ("learned", "random")
 MODES = ("greedy", "sample")
 _MASK_VALUE = -1e9
 
@@ -182,6 +181,7 @@ class RECAP(GlimpseModel):
     """
 
     trajectory_keys = ("locations", "actions", "action_probs")
+    supported_policies = ("learned", "random")
 
     def __init__(self, image_size=64, patch_size=8, stride=4, num_steps=6, num_classes=10,
                  channels=1, embed_dim=64, stage="agent", policy="learned", gamma=0.98,
@@ -205,8 +205,7 @@ class RECAP(GlimpseModel):
             )
         if stage not in STAGES:
             raise ValueError(f"`stage` must be one of {STAGES}; received stage={stage!r}.")
-        if policy not in POLICIES:
-            raise ValueError(f"`policy` must be one of {POLICIES}; received policy={policy!r}.")
+        policy = resolve_policy(policy, self.supported_policies, owner="RECAP")
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"`gamma` must be in [0, 1]; received gamma={gamma!r}.")
         if not step_reward_clip > 0:
@@ -230,6 +229,10 @@ class RECAP(GlimpseModel):
         self.channels = int(channels)
         self.embed_dim = int(embed_dim)
         self.stage = stage
+        # The stage's rollout and train step, bound once (`stage` stays a config key).
+        self._stage_rollout, self._stage_train_step = {
+            "pretrain": (self._pretrain_stage_rollout, self._pretrain_train_step),
+            "agent": (self._agent_stage_rollout, self._agent_train_step)}[stage]
         self.policy = policy
         self.gamma = float(gamma)
         self.step_reward_clip = float(step_reward_clip)
@@ -298,6 +301,10 @@ class RECAP(GlimpseModel):
 
     def selection_metric(self):
         return "accuracy", "max"  # greedy policy in test_step
+
+    @property
+    def default_policy(self):
+        return self.policy
 
     @classmethod
     def from_config(cls, config):
@@ -439,27 +446,17 @@ class RECAP(GlimpseModel):
         (or `train_examples` and `batch_size`) for the pretraining cosine
         decay, `policy_learning_rate`, `value_learning_rate`, `clipnorm`.
         """
-        training = dict(training)
-        training.update(training.pop("stages", {}).get(self.stage, {}))
+        training = optimizers.stage_table(training, self.stage)
         clipnorm = float(training.get("clipnorm", 1.0))
         if self.stage == "pretrain":
-            lr = float(training.get("learning_rate", 1e-3))
-            steps = training.get("steps_per_epoch")
-            if steps is None:
-                steps = math.ceil(int(training.get("train_examples", 60000))
-                                  / int(training.get("batch_size", 32)))
-            decay_steps = max(1, int(training.get("epochs", 10)) * int(steps))
-            if training.get("schedule", "cosine") == "cosine":
-                lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps)
-            self.compile(optimizer=keras.optimizers.Adam(lr))
+            self.compile(optimizer=optimizers.make_optimizer(
+                training, default_examples=60000, schedule="cosine"))
         else:
-            self.compile(
-                optimizer=keras.optimizers.Adam(float(training.get("learning_rate", 1e-4))),
-                policy_optimizer=keras.optimizers.Adam(
-                    float(training.get("policy_learning_rate", 3e-4))),
-                value_optimizer=keras.optimizers.Adam(
-                    float(training.get("value_learning_rate", 1e-3))),
-                policy_clipnorm=clipnorm, value_clipnorm=clipnorm)
+            make = optimizers.make_optimizer
+            self.compile(optimizer=make(training, learning_rate=1e-4),
+                         policy_optimizer=make(training, "policy_", learning_rate=3e-4),
+                         value_optimizer=make(training, "value_", learning_rate=1e-3),
+                         policy_clipnorm=clipnorm, value_clipnorm=clipnorm)
 
     def begin_epoch(self, epoch, epochs):
         # The entropy weight decays over the `epochs` of this `fit` call.
@@ -523,7 +520,8 @@ class RECAP(GlimpseModel):
             "action_probs": tf.tile(tf.eye(a)[None], [batch, 1, 1]),
         }
 
-    def _agent_rollout(self, images, mode, training=False, with_rewards=False):
+    def _agent_rollout(self, images, mode, training=False, with_rewards=False, policy=None):
+        policy = self.policy if policy is None else policy
         batch = tf.shape(images)[0]
         a = self.num_actions
         cell = tf.fill([batch], tf.constant(self.start_cell, tf.int32))
@@ -535,7 +533,7 @@ class RECAP(GlimpseModel):
             feat = self.encoder(patch, location, training=training)
             h, states = self.memory(feat, states, training=training)
             values.append(self.value_head(tf.stop_gradient(h)))
-            if self.policy == "learned":
+            if policy == "learned":
                 out = self.policy_head(tf.concat([h, location], axis=-1), mode=mode, mask=visited)
             else:
                 out = self._random_policy(visited)
@@ -566,13 +564,19 @@ class RECAP(GlimpseModel):
             result["predictions"] = self._classify(feats, training=training)
         return result
 
-    def rollout(self, images, mode="greedy", training=False):
+    def rollout(self, images, mode="greedy", training=False, policy=None):
         if mode not in MODES:
             raise ValueError(f"`mode` must be one of {MODES}; received mode={mode!r}.")
+        policy = self.resolve_policy(policy)
         images = self.check_images(tf.convert_to_tensor(images))
-        if self.stage == "pretrain":
-            return self._pretrain_rollout(images, training=training)
-        out = self._agent_rollout(images, mode, training=training)
+        return self._stage_rollout(images, mode, training, policy)
+
+    def _pretrain_stage_rollout(self, images, mode, training, policy):
+        # The classifier reads every cell in row-major order, whatever the policy.
+        return self._pretrain_rollout(images, training=training)
+
+    def _agent_stage_rollout(self, images, mode, training, policy):
+        out = self._agent_rollout(images, mode, training=training, policy=policy)
         return {k: out[k] for k in ("predictions",) + self.trajectory_keys}
 
     # ------------------------------------------------------------- training
@@ -631,6 +635,8 @@ class RECAP(GlimpseModel):
         }
 
     def _agent_train_step(self, x, y):
+        if self.value_optimizer is None:
+            raise RuntimeError("Compile the agent-stage RECAP with RECAP.compile() first.")
         with tf.GradientTape(persistent=True) as tape:
             losses = self.agent_losses(x, y, training=True)
         cls_vars = self.classification_variables()
@@ -660,11 +666,7 @@ class RECAP(GlimpseModel):
     def train_step(self, data):
         x, y = data[0], self._labels(data[1])
         x = self.check_images(tf.convert_to_tensor(x))
-        if self.stage == "pretrain":
-            return self._pretrain_train_step(x, y)
-        if self.value_optimizer is None:
-            raise RuntimeError("Compile the agent-stage RECAP with RECAP.compile() first.")
-        return self._agent_train_step(x, y)
+        return self._stage_train_step(x, y)
 
     def test_step(self, data):
         x, y = data[0], self._labels(data[1])

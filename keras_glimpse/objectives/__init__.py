@@ -5,6 +5,11 @@
 - `replay_buffer`: the on-device ring buffer SAC samples from.
 - `triplet`: the ordinal triplet loss, ordinal accuracies and the box-pair sampler.
 - `box_dynamics`: the ordinal agent's 10 box actions and IoU.
+- `ordinal`: the ordinal localiser's agent loss (embedding-distance rewards).
+- `patchdrop`: PatchDrop's reward and self-critical REINFORCE (+ CE) loss.
+
+RAM's and URAM's losses are `keras_glimpse.models.ram.ram_loss` / `uram_loss`.
 """
 
-from keras_glimpse.objectives import box_dynamics, reinforce, replay_buffer, sac, triplet  # noqa: F401
+from keras_glimpse.objectives import (  # noqa: F401
+    box_dynamics, ordinal, patchdrop, reinforce, replay_buffer, sac, triplet)

@@ -12,9 +12,10 @@ target copies, no V-net, learned temperature, TD(0)):
 
 Each returns per-example values (shape `(B,)`); reduce them with
 `tf.nn.compute_average_loss` (`reduce_loss`) so that MirroredStrategy sums
-replica gradients correctly. `sac_update` composes them into one iteration
-(actor step, critic step, temperature step, target update; three optimizers
-with explicit variable lists) for any continuous-action agent whose actor
+replica gradients correctly. `actor_step`, `critic_step` and
+`temperature_step` take one optimizer step each (explicit variable lists);
+`sac_update` composes them into one iteration (actor step, critic step,
+temperature step, target update) for any continuous-action agent whose actor
 returns `{"action", "log_prob"}` (e.g. `TanhNormalHead`) and whose critics
 map `(observation, action)` to `(B,)`.
 
@@ -89,6 +90,61 @@ def _variables(module):
     return list(module.trainable_variables)
 
 
+def actor_step(observation, actor, critics, log_alpha, optimizer, global_batch_size=None):
+    """One actor gradient step on `actor_loss` (the critics are not updated).
+
+    Returns:
+        `(pi, loss)`: the actor's output on `observation` before the step
+        (`action`, `log_prob`; the temperature step reuses `log_prob`) and the
+        reduced loss.
+    """
+    alpha = tf.exp(tf.convert_to_tensor(log_alpha))
+    variables = _variables(actor)
+    with tf.GradientTape() as tape:
+        pi = actor(observation, mode="sample")
+        q1_pi = critics[0](observation, pi["action"])
+        q2_pi = critics[1](observation, pi["action"])
+        loss = reduce_loss(actor_loss(pi["log_prob"], q1_pi, q2_pi, alpha), global_batch_size)
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    return pi, loss
+
+
+def critic_step(batch, actor, critics, target_critics, log_alpha, optimizer, gamma=0.99,
+                global_batch_size=None, reward_scale=1.0):
+    """One twin-critic gradient step on `critic_loss` towards `td_target`
+    (next actions sampled from the current actor, valued by the target critics).
+
+    Returns:
+        dict with the reduced `loss`, `q` (mean `min(q1, q2)` before the step)
+        and `target` (mean TD target).
+    """
+    obs, nxt = batch["observation"], batch["next_observation"]
+    alpha = tf.exp(tf.convert_to_tensor(log_alpha))
+    variables = _variables(critics[0]) + _variables(critics[1])
+    next_pi = actor(nxt, mode="sample")
+    next_action = tf.stop_gradient(next_pi["action"])
+    tq1 = target_critics[0](nxt, next_action)
+    tq2 = target_critics[1](nxt, next_action)
+    y = td_target(batch["reward"], tq1, tq2, tf.stop_gradient(next_pi["log_prob"]), alpha,
+                  batch["terminated"], gamma, reward_scale)
+    with tf.GradientTape() as tape:
+        q1 = critics[0](obs, batch["action"])
+        q2 = critics[1](obs, batch["action"])
+        loss = reduce_loss(critic_loss(q1, q2, y), global_batch_size)
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    return {"loss": loss, "q": reduce_loss(tf.minimum(q1, q2), global_batch_size),
+            "target": reduce_loss(y, global_batch_size)}
+
+
+def temperature_step(log_alpha, log_prob, target_entropy, optimizer, global_batch_size=None):
+    """One gradient step of `log_alpha` on `temperature_loss`; returns the reduced loss."""
+    with tf.GradientTape() as tape:
+        loss = reduce_loss(temperature_loss(log_alpha, log_prob, target_entropy),
+                           global_batch_size)
+    optimizer.apply_gradients(zip(tape.gradient(loss, [log_alpha]), [log_alpha]))
+    return loss
+
+
 def sac_update(batch, actor, critics, target_critics, log_alpha, optimizers, gamma=0.99,
                tau=0.005, target_entropy=-3.0, global_batch_size=None, reward_scale=1.0):
     """One SAC iteration: actor step, critic step, temperature step, target update.
@@ -112,55 +168,22 @@ def sac_update(batch, actor, critics, target_critics, log_alpha, optimizers, gam
         dict of scalar metrics: `actor_loss`, `critic_loss`, `alpha_loss`,
         `alpha`, `q`, `log_prob`, `target`.
     """
-    obs, act = batch["observation"], batch["action"]
-    rew, nxt, term = batch["reward"], batch["next_observation"], batch["terminated"]
-    q1_net, q2_net = critics
-    critic_vars = _variables(q1_net) + _variables(q2_net)
-    actor_vars = _variables(actor)
-    alpha = tf.exp(tf.convert_to_tensor(log_alpha))
-
-    # Actor (critics' parameters are not updated by this gradient).
-    with tf.GradientTape() as tape:
-        pi = actor(obs, mode="sample")
-        q1_pi = q1_net(obs, pi["action"])
-        q2_pi = q2_net(obs, pi["action"])
-        per_actor = actor_loss(pi["log_prob"], q1_pi, q2_pi, alpha)
-        loss_actor = reduce_loss(per_actor, global_batch_size)
-    grads = tape.gradient(loss_actor, actor_vars)
-    optimizers["actor"].apply_gradients(zip(grads, actor_vars))
-
-    # Critics.
-    next_pi = actor(nxt, mode="sample")
-    next_action = tf.stop_gradient(next_pi["action"])
-    tq1 = target_critics[0](nxt, next_action)
-    tq2 = target_critics[1](nxt, next_action)
-    y = td_target(rew, tq1, tq2, tf.stop_gradient(next_pi["log_prob"]), alpha, term, gamma,
-                  reward_scale)
-    with tf.GradientTape() as tape:
-        q1 = q1_net(obs, act)
-        q2 = q2_net(obs, act)
-        per_critic = critic_loss(q1, q2, y)
-        loss_critic = reduce_loss(per_critic, global_batch_size)
-    grads = tape.gradient(loss_critic, critic_vars)
-    optimizers["critic"].apply_gradients(zip(grads, critic_vars))
-
-    # Temperature.
-    with tf.GradientTape() as tape:
-        per_alpha = temperature_loss(log_alpha, pi["log_prob"], target_entropy)
-        loss_alpha = reduce_loss(per_alpha, global_batch_size)
-    grads = tape.gradient(loss_alpha, [log_alpha])
-    optimizers["alpha"].apply_gradients(zip(grads, [log_alpha]))
-
-    target_vars = _variables_all(target_critics)
-    polyak_update(target_vars, critic_vars, tau)
+    pi, loss_actor = actor_step(batch["observation"], actor, critics, log_alpha,
+                                optimizers["actor"], global_batch_size)
+    critic = critic_step(batch, actor, critics, target_critics, log_alpha, optimizers["critic"],
+                         gamma, global_batch_size, reward_scale)
+    loss_alpha = temperature_step(log_alpha, pi["log_prob"], target_entropy,
+                                  optimizers["alpha"], global_batch_size)
+    polyak_update(_variables_all(target_critics),
+                  _variables(critics[0]) + _variables(critics[1]), tau)
     return {
         "actor_loss": loss_actor,
-        "critic_loss": loss_critic,
+        "critic_loss": critic["loss"],
         "alpha_loss": loss_alpha,
         "alpha": tf.exp(tf.convert_to_tensor(log_alpha)),
-        "q": reduce_loss(tf.minimum(q1, q2), global_batch_size),
+        "q": critic["q"],
         "log_prob": reduce_loss(tf.stop_gradient(pi["log_prob"]), global_batch_size),
-        "target": reduce_loss(y, global_batch_size),
+        "target": critic["target"],
     }
 
 

@@ -1,3 +1,4 @@
+import json
 import pytest
 
 from apps import evaluate
@@ -34,6 +35,18 @@ def test_evaluate_model_returns_errors_in_percent(toy, trained_dir):
 
 def test_restore_errors(toy, tmp_path):
     with pytest.raises(ValueError, match="--model"):
+        training.restore_model()
+    # A mistyped --model_dir beside --model is an error, never untrained weights.
+    with pytest.raises(FileNotFoundError, match="not a model_dir"):
+        training.restore_model(tmp_path / "typo", model="toy_mnist")
+    with pytest.raises(FileNotFoundError, match="not a model_dir"):
         training.restore_model(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(training.resolve_config("toy_mnist")))
+    with pytest.raises(FileNotFoundError, match="no checkpoints"):
+        training.restore_model(run)
+    model, _ = training.restore_model(model="toy_mnist")  # the untrained preset, by request
+    assert model.built or model is not None
     with pytest.raises(FileNotFoundError, match="No checkpoint"):
         training.checkpoint_path(tmp_path, "last")

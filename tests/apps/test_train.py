@@ -142,3 +142,20 @@ def test_sigkill_then_restart_resumes_from_backup(toy, tmp_path):
     assert after[0] in (done_before[-1], done_before[-1] + 1)
     assert after == list(range(backed_up, backed_up + 2))
     assert (model_dir / "export" / "saved_model.pb").exists()
+
+
+@pytest.mark.parametrize("flag", ["epochs", "batch_size", "steps_per_epoch", "eval_steps"])
+def test_flags_meaning_nothing_to_do_are_errors(toy, flag):
+    with pytest.raises(ValueError, match=f"--{flag} must be at least 1"):
+        training.resolve_config("toy_mnist", **{flag: 0})
+
+
+def test_misspelled_training_and_data_overrides_are_errors(toy):
+    with pytest.raises(ValueError, match="training.learning_rat .*Did you mean "
+                                         "training.learning_rate"):
+        training.resolve_config("toy_mnist", overrides={"training.learning_rat": 0.1})
+    with pytest.raises(ValueError, match="data.sourse"):
+        training.resolve_config("ram_mnist28", overrides={"data.sourse": "embedded"})
+    cfg = training.resolve_config("ram_mnist28", overrides={"training.learning_rate": 0.1,
+                                                            "data.source": "embedded"})
+    assert cfg["training"]["learning_rate"] == 0.1 and cfg["data"]["source"] == "embedded"

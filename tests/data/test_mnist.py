@@ -137,3 +137,53 @@ def test_mnist_split_holds_out_a_fixed_validation_set():
     np.testing.assert_allclose(per_seed[0][..., 0], x_va / 255.0, atol=1e-6)  # unshuffled
     with pytest.raises(ValueError, match="split='valid'"):
         mnist.mnist_split("valid", source="embedded")
+
+
+def _npz(path, **arrays):
+    rng = np.random.default_rng(0)
+    base = dict(x_train=rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+                y_train=np.arange(6, dtype=np.uint8) % 10,
+                x_test=rng.integers(0, 256, (4, 28, 28), dtype=np.uint8),
+                y_test=np.arange(4, dtype=np.uint8) % 10)
+    base.update(arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **base)
+    return path.parent
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x_train": np.random.default_rng(0).uniform(size=(6, 28, 28)).astype("float32")},
+     r"x_train is float32 in \[0, 1\]; .*multiply by 255"),
+    ({"y_train": np.array([0, 1, 2, 3, 4, -1])}, r"y_train must be integer labels 0\.\.9"),
+    ({"y_test": np.array([0, 1, 2, 10])}, r"y_test must be integer labels 0\.\.9"),
+    ({"y_train": np.zeros(5, np.uint8)}, r"y_train has shape \(5,\); it needs \(6,\)"),
+    ({"x_test": np.zeros((4, 32, 32), np.uint8)}, r"x_test has shape \(4, 32, 32\)"),
+    ({"x_train": np.full((6, 28, 28), 300.0)}, r"x_train .* values in \[300, 300\]"),
+    ({"x_train": np.full((6, 28, 28), np.nan, np.float32)}, "NaN or Inf"),
+])
+def test_bad_npz_contents_are_named(tmp_path, arrays, message):
+    folder = _npz(tmp_path / "d" / "mnist.npz", **arrays)
+    with pytest.raises(ValueError, match=message) as e:
+        mnist.load_mnist(data_dir=folder)
+    assert "mnist.npz" in str(e.value)
+
+
+def test_whole_valued_float_pixels_are_accepted(tmp_path):
+    x = np.random.default_rng(1).integers(0, 256, (6, 28, 28)).astype(np.float64)
+    (xtr, _), _ = mnist.load_mnist(data_dir=_npz(tmp_path / "d" / "mnist.npz", x_train=x))
+    assert xtr.dtype == np.uint8
+    np.testing.assert_array_equal(xtr, x.astype(np.uint8))
+
+
+def test_random_bytes_and_missing_keys(tmp_path):
+    junk = tmp_path / "junk" / "mnist.npz"
+    junk.parent.mkdir()
+    junk.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError, match="not a readable .npz") as e:
+        mnist.load_mnist(data_dir=junk.parent)
+    assert "allow_pickle" not in str(e.value)
+    partial = tmp_path / "partial" / "mnist.npz"
+    partial.parent.mkdir()
+    np.savez(partial, x_train=np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(ValueError, match="lacks y_train, x_test, y_test"):
+        mnist.load_mnist(data_dir=partial.parent)

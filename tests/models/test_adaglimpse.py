@@ -1,11 +1,15 @@
+from unittest import mock
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from helpers import (assert_config_roundtrip, assert_export_roundtrip, assert_keras_roundtrip,
-                     assert_replica_equivalence)
-from keras_glimpse.models.adaglimpse import AdaGlimpse, rewards_from_scores
+                     assert_replica_equivalence, deterministic_sampling)
+from keras_glimpse.layers.elastic_glimpse import ElasticGlimpse
+from keras_glimpse.models.adaglimpse import PHASES, AdaGlimpse, phase_of_epoch, rewards_from_scores
+from keras_glimpse.objectives import sac
 
 TINY = dict(image_shape=(16, 16, 1), num_glimpses=2, grid_size=1, patch_size=8,
             backbone_size="tiny", decoder_dim=16, decoder_depth=1, decoder_heads=2,
@@ -73,6 +77,7 @@ def test_rl_step_updates_agent_only_and_fills_buffer():
     x = _images()
     backbone, actor = _copy(m.backbone_variables), _copy(m.actor.trainable_variables)
     critic, target = _copy(m.critic_variables), _copy(m.target_critic1.weights)
+    log_alpha = float(m.log_alpha)
     m._phase = "rl"
     logs = m.train_step((x, x))
     assert {"critic_loss", "actor_loss", "alpha", "reward", "rmse"} <= set(logs)
@@ -82,6 +87,75 @@ def test_rl_step_updates_agent_only_and_fills_buffer():
     assert _changed(actor, m.actor.trainable_variables)
     assert _changed(critic, m.critic_variables)
     assert _changed(target, m.target_critic1.weights)
+    assert float(m.log_alpha) != log_alpha  # the temperature step ran
+
+
+def test_transitions_reward_the_score_change_and_terminate_at_T():
+    m = AdaGlimpse(**TINY)  # T = 2; the transition needs no weights
+    steps = [{"t": t, "state": f"s{t}", "action": f"a{t}", "score": tf.constant(v)}
+             for t, v in enumerate(([0.5, 1.0], [0.75, 0.25], [1.0, 2.0]))]
+    first, last = m._transition(steps[0], steps[1]), m._transition(steps[1], steps[2])
+    assert (first["observation"], first["action"], first["next_observation"]) == (
+        "s0", "a0", "s1")
+    np.testing.assert_allclose(first["reward"], [0.25, -0.75])
+    np.testing.assert_allclose(first["terminated"], [0.0, 0.0])
+    np.testing.assert_allclose(last["reward"], [0.25, 1.75])
+    np.testing.assert_allclose(last["terminated"], [1.0, 1.0])
+    m.reward_type = "simple"
+    np.testing.assert_allclose(m._transition(steps[0], steps[1])["reward"], [0.75, 0.25])
+
+
+def test_sac_updates_run_between_glimpses():
+    """Transition t's SAC update runs before glimpse t + 1 is taken (T = 3)."""
+    m = _model(num_glimpses=3)
+    m.compile(run_eagerly=True)
+    m._phase = "rl"
+    events, real_call, real_update = [], ElasticGlimpse.call, m.sac_update
+
+    def call(self, *args, **kwargs):
+        events.append("glimpse")
+        return real_call(self, *args, **kwargs)
+
+    def update(batch):
+        events.append("update")
+        return real_update(batch)
+
+    with mock.patch.object(ElasticGlimpse, "call", call), mock.patch.object(m, "sac_update",
+                                                                            update):
+        m.train_step((_images(), None))
+    assert events == ["glimpse", "glimpse", "update", "glimpse", "update", "update"]
+
+
+def test_sac_update_is_the_objectives_sac_iteration():
+    """The model's explicit SAC iteration (actor, critic, temperature steps,
+    Polyak targets) equals `objectives.sac.sac_update` from the same state:
+    same metrics and the same weights afterwards (SGD shows any sign error)."""
+    m = _model(gamma=0.9, tau=0.1, target_entropy=-2.0, reward_scale=3.0)
+    m.compile(**{f"{k}_optimizer": keras.optimizers.SGD(0.05)
+                 for k in ("actor", "critic", "alpha")})
+    state = m._episode(_images(), mode="greedy")["final_state"]
+    batch = {"observation": state, "action": tf.random.stateless_uniform((4, 3), [3, 4]),
+             "reward": tf.constant([0.5, -1.0, 0.0, 2.0]),
+             "next_observation": tf.nest.map_structure(lambda t: t * 0.5, state),
+             "terminated": tf.constant([0.0, 1.0, 0.0, 1.0])}
+    opts = {"actor": m.actor_optimizer, "critic": m.critic_optimizer,
+            "alpha": m.alpha_optimizer}
+    variables = m.weights + [v for o in opts.values() for v in o.variables]
+    initial = _copy(variables)
+    with deterministic_sampling():
+        ours = m.sac_update(batch)
+        after = _copy(variables)
+        for v, value in zip(variables, initial):
+            v.assign(value)
+        reference = sac.sac_update(batch, m.actor, (m.critic1, m.critic2),
+                                   (m.target_critic1, m.target_critic2), m.log_alpha, opts,
+                                   gamma=0.9, tau=0.1, target_entropy=-2.0, reward_scale=3.0)
+    assert _changed(initial, variables)
+    assert set(ours) == set(reference)
+    for k in reference:
+        np.testing.assert_allclose(ours[k], reference[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    for a, b in zip(after, variables):
+        np.testing.assert_allclose(a, np.array(b), rtol=1e-5, atol=1e-6)
 
 
 def test_rl_iters_per_step_runs_that_many_sac_updates():
@@ -147,6 +221,15 @@ def test_phase_schedule():
             m.current_epoch = e
             assert m.current_phase() == only, (mode, e)
     assert AdaGlimpse(**{**TINY, "stage": "pretrain"}).current_phase() == "pretrain"
+    # The one schedule, as a function of the epoch, and what each phase trains.
+    assert [phase_of_epoch(e, "rl", "alternating", 1) for e in range(4)] == [
+        "rl", "rl", "backbone", "rl"]
+    assert phase_of_epoch(0, "pretrain", "rl_only", 5) == "pretrain"
+    assert {k: p.trains for k, p in PHASES.items()} == {
+        "pretrain": "backbone", "rl": "agent", "backbone": "backbone"}
+    assert PHASES["pretrain"].policy == "random"
+    assert PHASES["pretrain"].first_actions == ((0.0, 0.0, 1.0),)  # the whole image first
+    assert PHASES["backbone"].policy == PHASES["rl"].policy == "actor"
 
 
 def test_classification_early_stopping_and_metrics():

@@ -208,7 +208,7 @@ def test_registry_preset():
     training.update(stages["joint"])
     model.compile_from_preset(training)
     assert float(model.agent_optimizer.learning_rate) == pytest.approx(1e-3)
-    # per-epoch schedules become step boundaries (5842 // 512 = 11 steps/epoch)
+    # per-epoch schedules become step boundaries (5358 // 512 = 10 steps/epoch)
     schedule = model.optimizer._learning_rate
-    assert float(schedule(11 * 30 - 1)) == pytest.approx(1e-3)
-    assert float(schedule(11 * 30 + 1)) == pytest.approx(1e-4)
+    assert float(schedule(10 * 30 - 1)) == pytest.approx(1e-3)
+    assert float(schedule(10 * 30 + 1)) == pytest.approx(1e-4)

@@ -1,0 +1,48 @@
+"""The tf.data tail every dataset module shares: limit, shuffle, map, repeat, batch, prefetch."""
+
+import tensorflow as tf
+
+
+def first(limit, *arrays):
+    """The first `limit` entries of each array (all of them when `limit` is None)."""
+    if limit is None:
+        return arrays
+    return tuple(a[: int(limit)] for a in arrays)
+
+
+def random_seeds(seed):
+    """Fresh int64 `(2,)` seed pairs for stateless ops, new ones every epoch."""
+    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+
+def batched(data, split, batch_size, seed=0, limit=None, shuffle=None, shuffle_buffer=None,
+            repeat=False, drop_remainder=None, map_fn=None, map_seeds=None, batch_map_fn=None,
+            batch_seeds=None):
+    """`data` (a tuple of arrays or a `tf.data.Dataset`) as a batched, prefetched dataset.
+
+    In order: the first `limit` examples (arrays only); a shuffle (default:
+    `split == "train"`) with `shuffle_buffer` (default: every example),
+    reshuffled every epoch; `map_fn` per example (given `(example, seed)`
+    when `map_seeds`, a dataset of seeds, is zipped in); `repeat`; batches
+    of `batch_size` (`drop_remainder` default: `split == "train"`);
+    `batch_map_fn` per batch (with `batch_seeds` zipped in likewise).
+    """
+    if not isinstance(data, tf.data.Dataset):
+        data = tf.data.Dataset.from_tensor_slices(tuple(first(limit, *data)))
+    ds = data
+    if split == "train" if shuffle is None else shuffle:
+        buffer = int(ds.cardinality()) if shuffle_buffer is None else shuffle_buffer
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if map_fn is not None:
+        if map_seeds is not None:
+            ds = tf.data.Dataset.zip(ds, map_seeds)
+        ds = ds.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(int(batch_size),
+                  drop_remainder=split == "train" if drop_remainder is None else drop_remainder)
+    if batch_map_fn is not None:
+        if batch_seeds is not None:
+            ds = tf.data.Dataset.zip(ds, batch_seeds)
+        ds = ds.map(batch_map_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -47,7 +47,7 @@ setup(
         "tf-keras==2.21.*",
         "keras==3.15.*",
         "tensorflow-probability==0.25.*",
-        "numpy",
+        "numpy==2.4.*",  # the tested range; Keras 3.15 + NumPy 2.4 (see tests/conftest.py)
         "pandas",
         "absl-py",
     ],

@@ -18,7 +18,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_glimpse  # noqa: E402
-from keras_glimpse import viz  # noqa: E402
+from keras_glimpse import stages, viz  # noqa: E402
 from keras_glimpse.data.elastic_digits import make_dataset  # noqa: E402
 
 
@@ -114,10 +114,9 @@ def main():
     model = keras_glimpse.build(name, seed=a.seed, compile=False, freeze_backbone_epochs=100,
                                 **extra)
     # Only the backbone carries over: the agent, critics and temperature start fresh
-    # (a weights file from before the random pre-norm biases holds zero-bias agents).
-    backbone = lambda m: m.encoder.weights + m.task_head.weights  # noqa: E731
-    for target, source in zip(backbone(model), backbone(pre), strict=True):
-        target.assign(source)
+    # (a weights file from before the random pre-norm biases holds zero-bias agents);
+    # the same hand-off as apps.train --stage=rl --init_from=<pretrain model_dir>.
+    stages.init_from(model, pre)
     model.compile()
     compare(model, test, "before_rl", log)
     print(log, flush=True)

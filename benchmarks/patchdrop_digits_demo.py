@@ -28,16 +28,17 @@ from keras_glimpse import training, viz  # noqa: E402
 NAME = "patchdrop_digits64"
 
 
-def run_stage(out, stage, sub, epochs=None, **overrides):
+def run_stage(out, stage, sub, epochs=None, init_from=(), **overrides):
     t = time.time()
     config = training.resolve_config(NAME, model_dir=str(out / sub), stage=stage,
-                                     overrides=overrides, epochs=epochs, verbose=2)
+                                     overrides=overrides, epochs=epochs, verbose=2,
+                                     init_from=list(init_from))
     # training.run_training minus TensorBoard (not installed everywhere).
     import keras
 
     ckpt = out / sub / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
-    model = training.build_model(config)
+    model = training.build_model(config, init=True)
     model.fit(training.make_data(config, "train"), epochs=int(config["training"]["epochs"]),
               callbacks=[keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras"))], verbose=2)
     metrics = model.evaluate(training.make_data(config, "test"), return_dict=True, verbose=0)
@@ -82,17 +83,16 @@ def main():
                                                       resolution="hr")
     _, lr_metrics, times["classifier_lr"] = run_stage(out, "classifier", "lr", ep(4),
                                                       resolution="lr")
-    hr_ckpt = str(out / "hr" / "checkpoints" / "last.keras")
-    lr_ckpt = str(out / "lr" / "checkpoints" / "last.keras")
-    pre, pre_metrics, times["pretrain"] = run_stage(out, "pretrain", "pretrain", ep(8),
-                                                    hr_classifier=hr_ckpt)
-    pre_ckpt = str(out / "pretrain" / "checkpoints" / "last.keras")
-    fine, fine_metrics, times["finetune"] = run_stage(out, "finetune", "finetune", ep(2),
-                                                      hr_classifier=hr_ckpt, policy=pre_ckpt)
-    fine_ckpt = str(out / "finetune" / "checkpoints" / "last.keras")
+    # Each stage starts from the previous model_dir (keras_glimpse.stages; last.keras
+    # here, as this script writes no best.keras); the LR classifier comes by part.
+    pre, pre_metrics, times["pretrain"] = run_stage(
+        out, "pretrain", "pretrain", ep(8), init_from=[f"hr_classifier={out / 'hr'}"])
+    fine, fine_metrics, times["finetune"] = run_stage(
+        out, "finetune", "finetune", ep(2),
+        init_from=[f"hr_classifier={out / 'hr'}", f"policy={out / 'pretrain'}"])
     two, two_metrics, times["finetune2stream"] = run_stage(
-        out, "finetune2stream", "finetune2stream", ep(2), hr_classifier=fine_ckpt,
-        policy=fine_ckpt, lr_classifier=lr_ckpt)
+        out, "finetune2stream", "finetune2stream", ep(2),
+        init_from=[str(out / "finetune"), f"lr_classifier={out / 'lr'}"])
 
     config = training.resolve_config(NAME, stage="finetune")
     test = training.make_data(config, "test")

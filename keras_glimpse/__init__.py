@@ -43,3 +43,18 @@ if _backend != "tensorflow":
         "before importing keras.")
 
 from keras_glimpse.registry import build, get_preset, list_models  # noqa: E402,F401
+
+
+def _register_model_classes():
+    """Imports every model module, so that `keras.saving.load_model` finds the
+    registered classes after `import keras_glimpse` alone (Keras imports the
+    modules named in a `.keras` file only for its own packages)."""
+    import importlib
+
+    from keras_glimpse.registry import BUILDERS
+
+    for module in sorted({target.split(":")[0] for target in BUILDERS.values()}):
+        importlib.import_module(module)
+
+
+_register_model_classes()

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import pathlib
+import shutil
 
 import keras
 import numpy as np
@@ -228,6 +229,14 @@ class PlateauSchedule(keras.callbacks.Callback):
         if saved and saved.get("monitor") == monitor:
             self.state.update({k: saved[k] for k in self.state if k in saved})
 
+    @staticmethod
+    def reset_stop(state_path):
+        """Clears the early-stopping wait in `state_path` (a run continued on
+        purpose trains on; the plateau and best value are kept)."""
+        state = _read_json(state_path)
+        if state:
+            _write_json(state_path, dict(state, stop_wait=0, stopped_epoch=None))
+
     def _set_lr(self, value):
         opt = self.model.optimizer
         if isinstance(opt.learning_rate, keras.optimizers.schedules.LearningRateSchedule):
@@ -310,3 +319,84 @@ class PolicyPictures(keras.callbacks.Callback):
             with self._writer.as_default():
                 tf.summary.image("policy", picture[None], step=int(epoch) + 1)
             self._writer.flush()
+
+
+class BackupError(ValueError):
+    """Neither the backup nor its previous copy can be read (one line)."""
+
+
+class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose files are never half-written and whose
+    unreadable files fall back to the previous copy, with one line saying so.
+
+    Keras writes `latest.weights.h5` and `training_metadata.json` in place, so
+    a process killed mid-write leaves a truncated file; a truncated
+    `training_metadata.json` raises a JSON error that Keras' `.bkp` fallback
+    does not catch. Here each file is written to a temporary name and renamed
+    (atomic on POSIX), and any unreadable file (weights or metadata) is
+    replaced by its `.bkp` copy, naming the file.
+    """
+
+    def __init__(self, backup_dir, **kwargs):
+        kwargs.setdefault("double_checkpoint", True)
+        super().__init__(backup_dir, **kwargs)
+
+    def on_train_begin(self, logs=None):
+        try:
+            self._load_model()
+            return
+        except Exception as e:  # noqa: BLE001 - any unreadable file: fall back below
+            first = e
+        metadata = isinstance(first, (json.JSONDecodeError, KeyError))
+        bad = self._training_metadata_path if metadata else self._weights_path
+        if not os.path.exists(self._prev_weights_path):
+            raise BackupError(
+                f"The backup in '{self.backup_dir}' is unreadable ({type(first).__name__}: "
+                f"{first}) and has no previous copy (.bkp); pass --overwrite to start the run "
+                "afresh.") from first
+        logger.warning("Backup file '%s' is unreadable (%s: %s; truncated?); resuming from "
+                       "the previous backup (.bkp) instead.", bad, type(first).__name__,
+                       str(first).splitlines()[0] if str(first) else "")
+        os.replace(self._prev_weights_path, self._weights_path)
+        if os.path.exists(self._prev_training_metadata_path):
+            os.replace(self._prev_training_metadata_path, self._training_metadata_path)
+        else:
+            pathlib.Path(self._training_metadata_path).unlink(missing_ok=True)
+        try:
+            self._load_model()
+        except Exception as e:  # noqa: BLE001
+            raise BackupError(
+                f"The backup in '{self.backup_dir}' and its previous copy are unreadable "
+                f"({type(e).__name__}: {e}); pass --overwrite to start the run afresh.") from e
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        for path in (self._weights_path, self._training_metadata_path):
+            if self.double_checkpoint and os.path.exists(path):
+                tmp = f"{path}.bkp.tmp"
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, f"{path}.bkp")
+        tmp_weights = os.path.join(self.backup_dir, f".tmp-{os.getpid()}.weights.h5")
+        self.model.save_weights(filepath=tmp_weights, overwrite=True)
+        os.replace(tmp_weights, self._weights_path)
+        _write_json(self._training_metadata_path,
+                    {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+
+
+class SetLearningRate(keras.callbacks.Callback):
+    """Sets the optimizer's learning rate when training starts, after the
+    backup is restored (a resumed run's restored rate would otherwise win
+    over a changed `training.learning_rate`). Place it after the backup."""
+
+    def __init__(self, learning_rate):
+        super().__init__()
+        self.learning_rate = float(learning_rate)
+
+    def on_train_begin(self, logs=None):
+        opt = self.model.optimizer
+        if isinstance(opt.learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            return  # a schedule is rebuilt from the config: the change applies already
+        old = float(np.asarray(opt.learning_rate))
+        opt.learning_rate = self.learning_rate
+        logger.warning("Learning rate %.3g (restored) -> %.3g (training.learning_rate).", old,
+                       self.learning_rate)

@@ -37,13 +37,14 @@ import difflib
 import importlib
 import os
 import pathlib
+import zipfile
 import tomllib
 
 # builder name -> "module:attribute". The attribute is a keras.Model subclass
 # (or a function) called with the preset's `model` table plus overrides.
 BUILDERS = {
     "ram": "keras_glimpse.models.ram:RAM",
-    "uram": "keras_glimpse.models.ram:URAM",
+    "uram": "keras_glimpse.models.uram:URAM",
     "recap": "keras_glimpse.models.recap:RECAP",
     "patchdrop": "keras_glimpse.models.patchdrop:PatchDrop",
     "ordinal": "keras_glimpse.models.ordinal:OrdinalLocalizer",
@@ -254,5 +255,14 @@ def load_weights(model, path):
         # A .keras checkpoint also holds optimizer variables; a freshly
         # compiled model has none yet, which is expected here.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model.load_weights(str(path))
+        try:
+            model.load_weights(str(path))
+        except (OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+            raise CorruptFileError(
+                f"'{path}' is unreadable ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else 'truncated?'}).") from e
     return model
+
+
+class CorruptFileError(ValueError):
+    """A checkpoint or weights file that cannot be read (truncated, not an archive)."""

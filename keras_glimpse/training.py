@@ -42,6 +42,8 @@ from keras_glimpse import distribute
 from keras_glimpse import export as export_lib
 from keras_glimpse import optimizers
 from keras_glimpse import registry
+from keras_glimpse import run_dir
+from keras_glimpse import stages as stages_lib
 
 logger = logging.getLogger("keras_glimpse")
 
@@ -124,13 +126,18 @@ def _check_override_keys(model, preset, training_overrides, data):
 
 def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="default",
                    epochs=None, batch_size=None, steps_per_epoch=None, eval_steps=None,
-                   overrides=None, seed=0, verbose=2):
+                   overrides=None, seed=0, verbose=2, init_from=None):
     """Merges the preset `model`, the stage, `--override`s and flags into one dict.
 
     Overrides whose key starts with `training.` or `data.` go to those tables;
     the others are model constructor arguments (validated by the registry).
     `stage` selects `training.stages.<stage>` (merged over `training`) and is
     passed to the model when its constructor accepts `stage`.
+    `init_from` (a path, `"PART,...=PATH"`, or a list of them; see
+    `keras_glimpse.stages`) names the earlier stages whose parts the model
+    starts from; removed constructor arguments that used to load them
+    (PatchDrop's `hr_classifier=PATH`, RECAP's and ordinal's `pretrained=PATH`)
+    become `init_from` entries.
 
     Returns:
         A JSON-serialisable dict (what `run_training` consumes and writes to
@@ -161,12 +168,15 @@ def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="d
         else:
             model_args[key] = value
     if stage:
-        if stages and stage not in stages:
+        builder = registry.get_builder(preset["builder"])
+        # A stage the model names (`stage_names`) needs no table of its own
+        # (AdaGlimpse's "rl" uses the preset's training table).
+        known = sorted(set(stages) | set(getattr(builder, "stage_names", ()) or ()))
+        if stages and stage not in known:
             raise ValueError(
-                f"Unknown stage {stage!r} for model '{model}'; its stages are {sorted(stages)}."
+                f"Unknown stage {stage!r} for model '{model}'; its stages are {known}."
             )
         training.update(stages.get(stage, {}))
-        builder = registry.get_builder(preset["builder"])
         if _accepts(builder, preset.get("model", {}), "stage"):
             model_args.setdefault("stage", stage)
         elif not stages:
@@ -175,6 +185,12 @@ def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="d
                 f"argument); received --stage={stage!r}."
             )
     _check_override_keys(model, preset, training_overrides, data)
+    if isinstance(init_from, (str, os.PathLike, dict)):
+        init_from = [init_from]
+    init_specs = [stages_lib.parse_spec(os.fspath(s) if isinstance(s, os.PathLike) else s)
+                  for s in init_from or ()]
+    init_specs += stages_lib.legacy_init_from(registry.get_builder(preset["builder"]),
+                                              model_args)
     training.update(training_overrides)  # explicit overrides beat the stage
     # Validate model overrides now (raises TypeError naming the valid keys).
     registry.model_config(model, **model_args)
@@ -192,6 +208,7 @@ def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="d
         "builder": preset["builder"],
         "stage": stage,
         "model_args": model_args,
+        "init_from": init_specs,
         "training": training,
         "data": data,
         "data_dir": None if data_dir is None else str(data_dir),
@@ -219,7 +236,7 @@ def read_config(model_dir):
             f"No {CONFIG_FILE} in '{model_dir}'. Train first with "
             "python -m apps.train --model=NAME --model_dir=DIR, or pass --model."
         )
-    return json.loads(path.read_text())
+    return run_dir.read_previous_config(model_dir)
 
 
 def has_validation(config):
@@ -248,9 +265,20 @@ def make_data(config, split, repeat=False):
     return ds.with_options(options)
 
 
-def build_model(config, compile=True):
-    """Builds the configured model (call inside `strategy.scope()`)."""
-    model = registry.build(config["model"], compile=False, **config["model_args"])
+def build_model(config, compile=True, init=False):
+    """Builds the configured model (call inside `strategy.scope()`).
+
+    With `init=True`, copies the earlier stages' parts named by
+    `config["init_from"]` into it (`keras_glimpse.stages.apply`); only a fresh
+    training run does that, never a restore or a resume."""
+    builder = registry.get_builder(registry.get_preset(config["model"])["builder"])
+    legacy = getattr(builder, "legacy_init_args", None) or {}
+    # config.json of a run from before keras_glimpse.stages may still name the
+    # earlier stages' files as model arguments: the checkpoint holds the weights.
+    args = {k: v for k, v in config["model_args"].items() if k not in legacy}
+    model = registry.build(config["model"], compile=False, **args)
+    if init and config.get("init_from"):
+        stages_lib.apply(model, config["init_from"])
     if compile:
         optimizers.compile_model(model, config["training"])
     return model
@@ -290,7 +318,7 @@ def selection(model, validation=True):
 
 
 def make_callbacks(model_dir, chief=True, verbose=2, monitor="loss", mode="min",
-                   training=None, picture_images=None):
+                   training=None, picture_images=None, learning_rate=None):
     """The protocol's callbacks, in order: StopOnNonFinite (any loss or weight
     NaN/Inf raises, so no checkpoint of a diverged model is written), the error in % and the
     learning rate added to the logs, the plateau schedule and early stopping
@@ -298,7 +326,9 @@ def make_callbacks(model_dir, chief=True, verbose=2, monitor="loss", mode="min",
     history, BackupAndRestore, `last.keras`, `best.keras` (best `monitor`) and
     TensorBoard (when the `tensorboard` package is installed), and the
     policy pictures (`PolicyPictures` on `picture_images` every
-    `training.picture_every` epochs, default 5; 0 turns them off)."""
+    `training.picture_every` epochs, default 5; 0 turns them off).
+    `learning_rate` (a resumed run whose `training.learning_rate` changed)
+    is set after the backup is restored."""
     model_dir = pathlib.Path(model_dir)
     training = dict(training or {})
     ckpt = model_dir / "checkpoints"
@@ -323,10 +353,12 @@ def make_callbacks(model_dir, chief=True, verbose=2, monitor="loss", mode="min",
             state_path=model_dir / SCHEDULE_STATE))
     callbacks += [
         keras.callbacks.CSVLogger(str(model_dir / "history.csv"), append=True),
-        keras.callbacks.BackupAndRestore(str(model_dir / "backup"), double_checkpoint=True),
+        callbacks_lib.SafeBackupAndRestore(str(model_dir / "backup")),
         keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras"), verbose=0),
         callbacks_lib.BestCheckpoint(ckpt / "best.keras", monitor, mode),
     ]
+    if learning_rate is not None:
+        callbacks.append(callbacks_lib.SetLearningRate(learning_rate))
     every = int(training.get("picture_every", 5))
     if picture_images is not None and every > 0 and chief:
         callbacks.append(callbacks_lib.PolicyPictures(
@@ -347,8 +379,14 @@ def has_tensorboard():
     return importlib.util.find_spec("tensorboard") is not None
 
 
-def run_training(config, export=True):
+def run_training(config, export=True, overwrite=False, continue_run=False):
     """Trains, evaluates and exports as `config` says (see `resolve_config`).
+
+    The model_dir is locked while training and never silently replaced or
+    mixed (`keras_glimpse.run_dir`): an interrupted run resumes from its
+    backup; a finished run is trained further only with `continue_run`
+    (from `checkpoints/last.keras`, up to `training.epochs`) and replaced
+    only with `overwrite`; a folder holding a different run is refused.
 
     Returns:
         dict with `history` (per-epoch logs of this run), `metrics` (test set),
@@ -357,6 +395,8 @@ def run_training(config, export=True):
     Raises:
         TrainingDivergedError: the loss became NaN/Inf. Checkpoints of the last
             good epoch are left untouched, and a rerun resumes from the backup.
+        run_dir.RunDirError: the model_dir holds another or a finished run, or
+            another process trains into it.
         FileNotFoundError: `data_dir` does not exist.
     """
     model_dir = config.get("model_dir")
@@ -366,8 +406,25 @@ def run_training(config, export=True):
     strategy = distribute.get_strategy(config.get("strategy", "default"))
     chief, task_id = _is_chief(strategy)
     work_dir = pathlib.Path(model_dir) if chief else pathlib.Path(model_dir) / "workers" / str(task_id)
-    write_config(config, work_dir)
+    with run_dir.RunLock(work_dir):
+        return _train_locked(config, strategy, chief, work_dir, export, overwrite, continue_run)
+
+
+def _train_locked(config, strategy, chief, work_dir, export, overwrite, continue_run):
+    mode, previous = run_dir.prepare(config, work_dir, overwrite=overwrite,
+                                     continue_run=continue_run)
+    fresh = mode == run_dir.FRESH
     training = config["training"]
+    initial_epoch = 0
+    if mode == run_dir.CONTINUE:
+        initial_epoch = run_dir.epochs_done(work_dir)
+        if int(training["epochs"]) <= initial_epoch:
+            raise run_dir.RunDirError(
+                f"--continue_run: '{work_dir}' has run {initial_epoch} epochs already; pass "
+                f"--epochs larger than {initial_epoch}.")
+    if fresh:  # init_from is read only when a run starts (checked before any data)
+        for spec in config.get("init_from") or ():
+            stages_lib.resolve_source(stages_lib.parse_spec(spec)["source"])
     steps = training.get("steps_per_epoch")
     train_ds = make_data(config, "train", repeat=steps is not None)
     validation = has_validation(config) and training.get("validation", True)
@@ -376,21 +433,27 @@ def run_training(config, export=True):
         logger.warning("Dataset '%s' has no validation split: best.keras is chosen on the "
                        "training batches' metric.", config["data"].get("name"))
     with strategy.scope():
-        model = build_model(config)
+        model = build_model(config, init=fresh)
         model.steps_per_execution = int(training.get("steps_per_execution", 1))
         model.jit_compile = bool(training.get("jit_compile", False))
-    monitor, mode = selection(model, validation)
-    if not (work_dir / "backup").exists():  # a fresh run: forget an earlier run's selection
-        for stale in (work_dir / SCHEDULE_STATE, work_dir / "checkpoints" / "best.keras.json"):
-            stale.unlink(missing_ok=True)
+        if mode == run_dir.CONTINUE:
+            _load_with_optimizer(model, work_dir / "checkpoints" / "last.keras")
+            callbacks_lib.PlateauSchedule.reset_stop(work_dir / SCHEDULE_STATE)
+    write_config(config, work_dir)  # only now: data and model exist
+    monitor, mode_ = selection(model, validation)
+    learning_rate = None
+    if previous is not None and not fresh:
+        old = previous.get("training", {}).get("learning_rate")
+        if old is not None and old != training.get("learning_rate"):
+            learning_rate = training.get("learning_rate")
     pictures = next(iter(val_ds if val_ds is not None else train_ds))[0][:8]
     callbacks = make_callbacks(work_dir, chief=chief, verbose=config.get("verbose", 2),
-                               monitor=monitor, mode=mode, training=training,
-                               picture_images=np.asarray(pictures))
+                               monitor=monitor, mode=mode_, training=training,
+                               picture_images=np.asarray(pictures), learning_rate=learning_rate)
     start = time.time()
     try:
-        history = model.fit(train_ds, epochs=int(training["epochs"]), steps_per_epoch=steps,
-                            validation_data=val_ds,
+        history = _NoHistory() if mode == run_dir.EVALUATE else model.fit(train_ds, epochs=int(training["epochs"]), steps_per_epoch=steps,
+                            validation_data=val_ds, initial_epoch=initial_epoch,
                             validation_steps=training.get("validation_steps"),
                             callbacks=callbacks, verbose=config.get("verbose", 2))
     except RuntimeError as e:  # NonFiniteError, or Keras' own NaN message
@@ -403,12 +466,12 @@ def run_training(config, export=True):
             "--override training.learning_rate=..."
         ) from e
     train_seconds = time.time() - start
-    best = work_dir / "checkpoints" / "best.keras"
-    if best.exists():  # the selected model; the test split is read here, once
-        model.load_weights(str(best))
+    # The selected model (best.keras, else last.keras); the test split is read here, once.
+    load_checkpoint(model, work_dir, "best")
     metrics = evaluate_model(model, config, monte_carlo=training.get("monte_carlo", (1, 10)))
+    best = work_dir / "checkpoints" / "best.keras"
     state = callbacks_lib._read_json(best.with_name(best.name + ".json")) or {}
-    summary = {"test": metrics, "selection": {"monitor": monitor, "mode": mode,
+    summary = {"test": metrics, "selection": {"monitor": monitor, "mode": mode_,
                                               "best": state.get("best"),
                                               "epoch": state.get("epoch")},
                "epochs_run": len(history.history.get("loss", [])),
@@ -419,6 +482,38 @@ def run_training(config, export=True):
         export_path = export_lib.export_saved_model(model, work_dir / "export", overwrite=True)
     return {"history": history.history, "metrics": metrics, "export_path": export_path,
             "model": model, "selection": summary["selection"]}
+
+
+class _NoHistory:
+    history = {}
+
+
+def _load_with_optimizer(model, path):
+    """Weights and optimizer state of a `.keras` checkpoint (to continue a run)."""
+    opt = getattr(model, "optimizer", None)
+    if opt is not None and not opt.built:
+        opt.build(model.trainable_variables)
+    registry.load_weights(model, path)
+
+
+def load_checkpoint(model, model_dir, which="best"):
+    """Loads `checkpoints/<which>.keras` into `model`; an unreadable or missing
+    `best.keras` falls back to `last.keras` with one warning line.
+
+    Returns:
+        The path loaded.
+    """
+    path = checkpoint_path(model_dir, which)
+    try:
+        registry.load_weights(model, path)
+    except registry.CorruptFileError as e:
+        last = pathlib.Path(model_dir) / "checkpoints" / "last.keras"
+        if which != "best" or path == last or not last.is_file():
+            raise
+        logger.warning("%s Falling back to '%s'.", e, last)
+        registry.load_weights(model, last)
+        return last
+    return path
 
 
 def restore_model(model_dir=None, model=None, checkpoint="best", overrides=None,
@@ -449,7 +544,7 @@ def restore_model(model_dir=None, model=None, checkpoint="best", overrides=None,
             raise FileNotFoundError(
                 f"'{model_dir}' has no checkpoints/ yet (training never finished an epoch); "
                 "train it with apps.train first.")
-        registry.load_weights(built, checkpoint_path(model_dir, checkpoint))
+        load_checkpoint(built, model_dir, checkpoint)
     return built, config
 
 

@@ -22,3 +22,8 @@ except RuntimeError:  # already initialised (e.g. a plugin touched TF first)
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long learning runs (make test-slow)")
+    # Keras 3.15's Variable.__array__ predates NumPy 2's `copy` keyword and warns
+    # on every save (~95 % of the suite's warnings). Only that message is hidden.
+    config.addinivalue_line(
+        "filterwarnings",
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")

@@ -9,10 +9,15 @@
 - `assert_jit_compiles(fn, *args)`: `fn` runs under `tf.function(jit_compile=True)`
   and matches eager.
 - `deterministic_sampling()`: context manager replacing `keras.random.normal`
-  by zeros and `keras.random.uniform` by its mid-range value, so that policies
-  draw identical actions per example regardless of how a batch is split.
+  by a fixed NON-ZERO noise (`NOISE_PATTERN` along the last axis, the same for
+  every example) and `keras.random.uniform` by a fixed point of its range, so
+  that policies draw identical actions per example regardless of how a batch
+  is split, and Gaussian policy gradients (proportional to the noise) are not 0.
 - `assert_replica_equivalence(build_fn, x, y)`: one `fit` step on one device
-  equals one step under MirroredStrategy on 2 logical CPUs (DESIGN rule 2).
+  equals one step under MirroredStrategy on 2 logical CPUs (DESIGN rule 2);
+  every trained weight must change, and (`control=True`) a planted
+  per-replica loss mean must break the equivalence.
+- `per_replica_loss_mean()`: the planted bug of that control.
 """
 
 import contextlib
@@ -95,13 +100,31 @@ def assert_export_roundtrip(model, images, num_samples=3, atol=1e-4):
     return served, sampled
 
 
+# The standard-normal noise under `deterministic_sampling`, cycled along the
+# last axis. Non-zero: a Gaussian policy's log-prob gradient w.r.t. its mean is
+# `eps / std`, so zero noise would make every REINFORCE location gradient 0.
+# It does not depend on the batch index, so each replica's shard of a batch
+# sees exactly the noise the same examples see on one device.
+NOISE_PATTERN = (0.3, -0.25, 0.2, -0.35)
+
+
+def _shape_tensor(shape):
+    if isinstance(shape, (tuple, list)):
+        return tf.stack([tf.cast(d, tf.int32) for d in shape])
+    return tf.cast(shape, tf.int32)
+
+
 @contextlib.contextmanager
 def deterministic_sampling():
-    """Makes keras.random.normal/uniform return per-element constants."""
+    """Makes keras.random.normal/uniform return fixed per-element values."""
     real_uniform = keras.random.uniform
 
     def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-        return keras.ops.full(shape, mean, dtype=dtype or "float32")
+        dtype = tf.as_dtype(dtype or "float32")
+        shape = _shape_tensor(shape)
+        k = tf.range(shape[-1]) % len(NOISE_PATTERN)
+        eps = tf.broadcast_to(tf.gather(tf.constant(NOISE_PATTERN, dtype), k), shape)
+        return tf.cast(mean, dtype) + tf.cast(stddev, dtype) * eps
 
     def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
         return keras.ops.full(shape, 0.5 * (minval + maxval) - 0.13 * (maxval - minval),
@@ -110,6 +133,18 @@ def deterministic_sampling():
     with mock.patch.object(keras.random, "normal", normal), \
             mock.patch.object(keras.random, "uniform", uniform):
         yield real_uniform
+
+
+@contextlib.contextmanager
+def per_replica_loss_mean():
+    """Plants the classic distribution bug: losses averaged over each replica's
+    shard (`reduce_mean`) instead of the global batch. With N replicas the
+    summed gradient is N times too large; plain SGD shows it, Adam hides it."""
+    def local_mean(per_example, sample_weight=None, global_batch_size=None):
+        return tf.reduce_mean(per_example)
+
+    with mock.patch.object(tf.nn, "compute_average_loss", local_mean):
+        yield
 
 
 def two_cpu_strategy():
@@ -123,14 +158,32 @@ def two_cpu_strategy():
     return tf.distribute.MirroredStrategy([cpus[0].name, cpus[1].name])
 
 
+def _fit_from(build_fn, initial, ds, steps, fit_kwargs):
+    model = build_fn()
+    if initial is not None:
+        model.set_weights(initial)
+    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, **fit_kwargs)
+    return model
+
+
 def assert_replica_equivalence(build_fn, x, y=None, steps=1, atol=1e-5, rtol=1e-4,
-                               fit_kwargs=None):
+                               fit_kwargs=None, trained=None, control=False):
     """One (or `steps`) fit step(s) on 1 device == on 2 mirrored logical CPUs.
+
+    Compile `build_fn`'s model with plain SGD: Adam (scale invariant) and
+    gradient clipping would hide a gradient that is N times too large.
 
     Args:
         build_fn: returns a built and compiled model (called once per strategy,
             inside the strategy scope).
         x, y: one global batch (the batch size must be even).
+        trained: optional `model -> variables` the step must train (default:
+            all trainable variables); every one of them must change.
+        control: also fit under `per_replica_loss_mean()` on 2 replicas and
+            require the comparison to catch it (its weights differ).
+
+    Returns:
+        `(single, mirrored)` models.
     """
     fit_kwargs = fit_kwargs or {}
     data = (x,) if y is None else (x, y)
@@ -138,15 +191,22 @@ def assert_replica_equivalence(build_fn, x, y=None, steps=1, atol=1e-5, rtol=1e-
     with deterministic_sampling():
         single = build_fn()
         initial = single.get_weights()
+        variables = trained(single) if trained is not None else single.trainable_weights
+        before = [np.array(v) for v in variables]
         single.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, **fit_kwargs)
         strategy = two_cpu_strategy()
         with strategy.scope():
-            mirrored = build_fn()
-            mirrored.set_weights(initial)
-        mirrored.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, **fit_kwargs)
-    changed = 0
-    for a, b, w0 in zip(single.get_weights(), mirrored.get_weights(), initial):
+            mirrored = _fit_from(build_fn, initial, ds, steps, fit_kwargs)
+        if control:
+            with strategy.scope(), per_replica_loss_mean():
+                planted = _fit_from(build_fn, initial, ds, steps, fit_kwargs)
+    for a, b in zip(single.get_weights(), mirrored.get_weights()):
         np.testing.assert_allclose(a, b, atol=atol, rtol=rtol)
-        changed += int(not np.allclose(a, w0))
-    assert changed > 0, "no weight changed: the train_step did not update anything"
+    # Exact: a weight with a zero gradient keeps its bits under plain SGD.
+    unchanged = [v.path for v, w0 in zip(variables, before) if np.array_equal(np.array(v), w0)]
+    assert variables and not unchanged, f"trained weights that did not change: {unchanged}"
+    if control:
+        caught = any(not np.allclose(a, b, atol=atol, rtol=rtol)
+                     for a, b in zip(single.get_weights(), planted.get_weights()))
+        assert caught, "the replica check did not catch a per-replica loss mean"
     return single, mirrored

@@ -4,6 +4,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import keras
 import numpy as np
@@ -91,37 +92,61 @@ WORKER = textwrap.dedent("""
 
 
 def _free_ports(n):
+    # gRPC binds 0.0.0.0:port, so probe the same address. The ports are free
+    # now but released before the workers bind them: another process may take
+    # one in between, which `_run_workers` detects and retries.
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("", 0))
     ports = [s.getsockname()[1] for s in socks]
     for s in socks:
         s.close()
     return ports
 
 
-def test_multi_worker_two_local_processes(tmp_path):
+# What a worker prints when its port was taken between `_free_ports` and its bind.
+_BIND_ERRORS = ("Could not start gRPC server", "Failed to add port", "Address already in use")
+
+
+def _run_workers(tmp_path, attempt, timeout=240):
+    """Launches the two workers; returns `(returncodes, logs)`."""
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    procs = []
+    procs, logs = [], []
     for index in range(2):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", WORKER_SEED=str(100 + index),
                    CUDA_VISIBLE_DEVICES="",
                    TF_CONFIG=json.dumps({"cluster": {"worker": workers},
                                          "task": {"type": "worker", "index": index}}))
         out = tmp_path / f"w{index}.npz"
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(out), REPO, TESTS_DIR], env=env, cwd=tmp_path,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    logs = []
+        log = tmp_path / f"w{index}.attempt{attempt}.log"
+        logs.append(log)
+        with open(log, "w") as f:  # a file, not a pipe: nothing blocks on a full pipe
+            procs.append(subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(out), REPO, TESTS_DIR], env=env,
+                cwd=tmp_path, stdout=f, stderr=subprocess.STDOUT))
+    deadline = time.time() + timeout
     try:
-        for p in procs:
-            logs.append(p.communicate(timeout=240)[0])
+        # A worker that failed (e.g. could not bind) leaves its peer waiting for
+        # it until the timeout: stop at the first failure.
+        while time.time() < deadline and any(p.poll() is None for p in procs):
+            if any(p.poll() not in (None, 0) for p in procs):
+                break
+            time.sleep(0.2)
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    for p, log in zip(procs, logs):
-        assert p.returncode == 0, log[-3000:]
+            p.wait()
+    return [p.returncode for p in procs], [log.read_text() for log in logs]
+
+
+def test_multi_worker_two_local_processes(tmp_path):
+    for attempt in range(3):  # retry the whole launch if a port was taken meanwhile
+        codes, logs = _run_workers(tmp_path, attempt)
+        if codes == [0, 0] or not any(e in log for log in logs for e in _BIND_ERRORS):
+            break
+    for code, log in zip(codes, logs):
+        assert code == 0, log[-3000:]
     w0 = np.load(tmp_path / "w0.npz")
     w1 = np.load(tmp_path / "w1.npz")
     init = np.load(tmp_path / "w0.npz.initial.npz")

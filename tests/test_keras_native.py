@@ -78,3 +78,18 @@ def test_the_backend_from_keras_json_is_checked_too(tmp_path):
     assert out.returncode != 0 and "'jax'" in out.stderr.strip().splitlines()[-1]
     (tmp_path / "keras.json").write_text(json.dumps({"backend": "tensorflow"}))
     assert _import_with({"KERAS_HOME": str(tmp_path)}, tmp_path).returncode == 0
+
+
+def test_a_keras_file_loads_with_only_import_keras_glimpse(ram_export, tmp_path):
+    model, _, _ = ram_export
+    path = tmp_path / "ram.keras"
+    model.save(str(path))
+    code = ("import keras, keras_glimpse, numpy as np; "
+            f"m = keras.saving.load_model({str(path)!r}); "
+            "print(type(m).__name__, m(np.zeros((1, 28, 28, 1), 'float32')).shape)")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env.update(PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["RAM", "(1,", "10)"]

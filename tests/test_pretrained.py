@@ -41,3 +41,26 @@ def test_shipped_weights_predict_far_above_chance_and_export(name, tmp_path):
     served = load_exported(path).signatures["serve"](images=tf.cast(images[:8], tf.float32))
     np.testing.assert_allclose(served["predictions"].numpy(), model(images[:8]).numpy(),
                                rtol=1e-4, atol=1e-4)
+
+
+SHARED_DATA = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n.startswith("ram_")])
+def test_shipped_ram_weights_give_the_recorded_test_error(name):
+    """The shipped weights, on the full MNIST test canvases, give the greedy test
+    error recorded when they were selected (skips without ../shared/data)."""
+    if not (SHARED_DATA / "mnist.npz").is_file():
+        pytest.skip("full MNIST (../shared/data/mnist.npz) is not on this machine")
+    model = registry.build(name, weights="pretrained")
+    table = dict(registry.get_preset(name)["data"])
+    ds = data.load(table.pop("name"), "test", batch_size=500, data_dir=str(SHARED_DATA),
+                   **table)
+    wrong = total = 0
+    for images, labels in ds:
+        pred = np.argmax(model(images).numpy(), axis=-1)
+        wrong += int(np.sum(pred != labels.numpy()))
+        total += len(pred)
+    recorded = weights.index()[name]["test"]["error"]
+    assert total == 10000
+    assert 100.0 * wrong / total == pytest.approx(recorded, abs=0.051)

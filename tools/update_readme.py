@@ -61,29 +61,36 @@ def _fmt(stats, digits=2):
 
 def results_table():
     """One row per results/*.json: measured vs paper, baselines, budget."""
-    rows = ["| preset | metric | measured (test) | M=1 / M=10 | paper | target | baselines, same "
-            "budget | epochs (best) | train time | curve |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| preset | measured (test, paper's protocol) | greedy / M=1 / M=10 | paper | target "
+            "| baselines, same budget | epochs (best) | train time | curve |",
+            "|---|---|---|---|---|---|---|---|---|"]
     paths = sorted((ROOT / "results").glob("*.json"))
     for path in paths:
         r = json.loads(path.read_text())
         paper = r.get("paper", {})
         metric = paper.get("paper_metric", "")
+        measure = r.get("measured_metric")
+        # The column the headline number comes from (RAM: one sampled rollout).
+        column = f"test_{measure}_percent" if measure and measure.startswith("mc") \
+            else "test_" + metric
+        what = {"mc1_error": "error %, one sampled rollout",
+                "error": "error %, greedy"}.get(measure, metric.replace("_", " "))
         learned = r["runs"].get("learned", {})
-        measured = _fmt(learned.get("test_" + metric))
+        measured = f"{_fmt(learned.get(column))} ({what})"
         if not learned.get("complete", True):
             sel = learned["selection"]
             vals = ", ".join(
                 f"{100 * (1 - b):.2f} % (epoch {e + 1})" if sel["monitor"] == "val_accuracy"
                 else f"{b:.4g} (epoch {e + 1})"
                 for b, e in zip(sel["best_per_seed"], sel["epoch_per_seed"]))
-            measured = f"in progress; best validation {vals}"
-        mc = " / ".join(_fmt(learned.get(f"test_{k}_error_percent")) for k in ("mc1", "mc10"))
+            measured = f"in progress; best validation error {vals}"
+        mc = " / ".join([_fmt(learned.get("test_" + metric))] + [
+            _fmt(learned.get(f"test_{k}_error_percent")) for k in ("mc1", "mc10")])
         ref = paper.get("paper_value", "–")
         target = r.get("target")
         met = {True: " ✅", False: " ❌"}.get(r.get("met"), "")
         base = "; ".join(
-            f"{label}: {_fmt(e.get('test_' + metric))}"
+            f"{label}: {_fmt(e.get(column))}"
             + (f" (paper {e['paper_value']})" if e.get("paper_value") is not None else "")
             for label, e in r["runs"].items() if label != "learned") or "–"
         epochs = ", ".join(f"{n} ({(b if b is not None else -1) + 1})" for n, b in zip(
@@ -91,11 +98,11 @@ def results_table():
         hours = sum(learned.get("wall_seconds", [])) / 60.0
         curve = f"[png]({r['curve']})" if r.get("curve") else ""
         partial = "" if r.get("complete", True) else " (partial run)"
-        rows.append(f"| `{r['model']}`{partial} | {metric.replace('_', ' ')} | {measured}{met} | "
-                    f"{mc} | {ref} | {'≤ ' + str(target) if target is not None else '–'} | "
+        rows.append(f"| `{r['model']}`{partial} | {measured}{met} | {mc} | {ref} | "
+                    f"{'≤ ' + str(target) if target is not None else '–'} | "
                     f"{base} | {epochs} | {hours:.0f} min | {curve} |")
     if not paths:
-        rows.append("| (none yet) | | | | | | | | | |")
+        rows.append("| (none yet) | | | | | | | | |")
     return "\n".join(rows)
 
 

@@ -126,6 +126,7 @@ def _cache_file():
 
 _EMBEDDED = None
 _WARNED_EMBEDDED = False
+_DOWNLOAD_ERROR = None  # a failed download is not retried in the same process
 
 
 def load_embedded():
@@ -199,7 +200,7 @@ def load_mnist(data_dir=None, source=None):
         FileNotFoundError: `data_dir` has no `mnist.npz`, or no source works.
         ValueError: unknown `source`.
     """
-    global _WARNED_EMBEDDED
+    global _WARNED_EMBEDDED, _DOWNLOAD_ERROR
     if source is not None and source not in SOURCES:
         raise ValueError(f"`source` must be one of {SOURCES} or None; received source={source!r}.")
     if data_dir is not None:
@@ -221,12 +222,15 @@ def load_mnist(data_dir=None, source=None):
         if path.is_file():
             return MnistData(*_read_npz(path), source="keras_cache")
         errors.append(f"no Keras cache file at '{path}'")
-    if source == "download" or (source is None and not _offline()):
+    if source is None and _DOWNLOAD_ERROR is not None:
+        errors.append(_DOWNLOAD_ERROR)  # tried once in this process already
+    elif source == "download" or (source is None and not _offline()):
         try:
             data = _download()
             return MnistData(*data, source="download")
         except Exception as e:  # noqa: BLE001 - any network/IO failure falls through
-            errors.append(f"download failed ({type(e).__name__}: {str(e)[:120]})")
+            _DOWNLOAD_ERROR = f"download failed ({type(e).__name__}: {str(e)[:120]})"
+            errors.append(_DOWNLOAD_ERROR)
     elif source is None:
         errors.append("download skipped (KERAS_GLIMPSE_OFFLINE=1)")
     if source in (None, "embedded"):

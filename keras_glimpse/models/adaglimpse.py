@@ -264,6 +264,14 @@ class AdaGlimpse(GlimpseModel):
         self.replay_buffer = None
         self._make_trackers()
 
+    # The RL stage starts from the pretrain stage's backbone (encoder + task head);
+    # the agent, critics and temperature start fresh (keras_glimpse.stages).
+    stage_parts = {"backbone": ("encoder", "task_head")}
+    stage_names = STAGES
+
+    def init_parts(self):
+        return ("backbone",) if self.stage == "rl" else ()
+
     # ------------------------------------------------------------ building
     def build(self, input_shape=None):
         if self.built:

@@ -104,8 +104,22 @@ class GlimpseModel(keras.Model):
 
     trajectory_keys = ()
     supported_policies = ("learned",)
+    # Stage hand-off (keras_glimpse.stages): `{part: (attribute, ...)}` a later
+    # stage may copy from an earlier one, the stage names (`.weights.h5`
+    # sources are tried in these), and constructor arguments older versions
+    # loaded checkpoints with (`{old name: part}`; see `from_config`).
+    stage_parts = {}
+    stage_names = ()
+    legacy_init_args = {}
 
     def __init__(self, image_shape, prediction_type="classification", **kwargs):
+        legacy = sorted(set(kwargs) & set(self.legacy_init_args))
+        if legacy:
+            raise TypeError(
+                f"{type(self).__name__} no longer loads earlier stages in its constructor "
+                f"(received {', '.join(legacy)}=...). Build it, then call keras_glimpse.stages."
+                f"init_from(model, PATH, parts={[self.legacy_init_args[k] for k in legacy]}), "
+                "or train with apps.train --init_from=PATH.")
         super().__init__(**kwargs)
         image_shape = tuple(int(d) for d in image_shape)
         if len(image_shape) != 3 or min(image_shape) <= 0:
@@ -120,6 +134,28 @@ class GlimpseModel(keras.Model):
             )
         self.image_shape = image_shape
         self.prediction_type = prediction_type
+
+    def init_parts(self):
+        """The parts (keys of `stage_parts`) this model's stage takes from the
+        previous stage's model when training starts with `init_from`."""
+        return ()
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # Checkpoints saved before the stage hand-off moved to keras_glimpse.stages
+        # name the earlier stages' files in their config; the archive's own
+        # weights follow, so those paths are ignored (never re-read).
+        config = dict(config)
+        for key in cls.legacy_init_args:
+            value = config.pop(key, None)
+            if value is not None:
+                import warnings
+
+                warnings.warn(
+                    f"{cls.__name__}: ignoring {key}={value!r} of a checkpoint saved by an older "
+                    "keras_glimpse (earlier stages are now loaded once by "
+                    "keras_glimpse.stages.init_from, never on restore).", stacklevel=2)
+        return super().from_config(config, custom_objects=custom_objects)
 
     # ---------------------------------------------------------------- input
     NON_FINITE_MESSAGE = ("images contain NaN or Inf; feed finite float32 pixels as the "
@@ -361,6 +397,9 @@ class GlimpseModel(keras.Model):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, EpochHook) for c in callbacks):
             callbacks.insert(0, EpochHook(epochs))
+        if not args and isinstance(x, tf.data.Dataset):
+            # A dataset carries its own shuffling; Keras warns on its default shuffle=True.
+            kwargs.setdefault("shuffle", False)
         return super().fit(x, y, batch_size, epochs, verbose, callbacks, *args, **kwargs)
 
     def compile_from_preset(self, training):

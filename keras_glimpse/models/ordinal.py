@@ -1,8 +1,6 @@
 """Localization by ordinal embedding: a box-moving agent rewarded in embedding space."""
 
-import contextvars
 import functools
-import pathlib
 
 import keras
 import numpy as np
@@ -19,7 +17,6 @@ from keras_glimpse.validation import positive_int
 
 STAGES = ("pretrain", "joint")
 LOSS_REDUCTIONS = ("sum", "mean")
-_SKIP_PRETRAINED = contextvars.ContextVar("ordinal_skip_pretrained", default=False)
 
 
 def _num_replicas():
@@ -88,11 +85,6 @@ class OrdinalLocalizer(GlimpseModel):
         loss_reduction: `"sum"` (reference) or `"mean"` for the agent loss.
         min_side: minimum box side (28).
         step_factor: shrink / move fraction (0.2).
-        pretrained: optional path of a stage-1 checkpoint (a `.keras` file of
-            an `OrdinalLocalizer`, a `.weights.h5` of one with the same
-            arguments, or a `model_dir` of `apps.train` holding
-            `checkpoints/best.keras`) whose embedding weights are loaded.
-            Not re-read when the model is restored from a `.keras` archive.
         seed: int or None; seeds the policy, dropout and box sampling.
         **kwargs: base `keras.Model` arguments.
 
@@ -114,7 +106,7 @@ class OrdinalLocalizer(GlimpseModel):
     def __init__(self, image_shape=(84, 84, 1), stage="joint", num_steps=10, hidden_units=48,
                  embedding_dim=512, fc_units=1024, dropout=0.5, pooling_size=5, margin=60.0,
                  gamma=0.99, entropy_weight=5.0, loss_reduction="sum", min_side=28,
-                 step_factor=0.2, pretrained=None, seed=None, **kwargs):
+                 step_factor=0.2, seed=None, **kwargs):
         kwargs.pop("prediction_type", None)
         super().__init__(image_shape=image_shape, prediction_type="reconstruction", **kwargs)
         if stage not in STAGES:
@@ -153,7 +145,6 @@ class OrdinalLocalizer(GlimpseModel):
         self.loss_reduction = loss_reduction
         self.min_side = min_side
         self.step_factor = float(step_factor)
-        self.pretrained = None if pretrained is None else str(pretrained)
         self.seed = seed
         size = self.image_shape[0]
         feature = ((((size - 5) // 2 + 1) - 3) // 2 + 1) - 4  # 15 for 84x84
@@ -172,8 +163,15 @@ class OrdinalLocalizer(GlimpseModel):
         self.ord_inst_tracker = keras.metrics.Mean(name="ord_acc_inst")
         self.ord_proto_tracker = keras.metrics.Mean(name="ord_acc_proto")
         self._build_parts()
-        if self.pretrained is not None and not _SKIP_PRETRAINED.get():
-            self.load_pretrained(self.pretrained)
+
+    # The joint stage starts from the pretrain stage's embedding
+    # (keras_glimpse.stages.init_from; apps.train --stage=joint --init_from=DIR).
+    stage_parts = {"embedding": ("embedding",)}
+    stage_names = STAGES
+    legacy_init_args = {"pretrained": "embedding"}
+
+    def init_parts(self):
+        return ("embedding",) if self.stage == "joint" else ()
 
     # ------------------------------------------------------------ building
     def _build_parts(self):
@@ -201,56 +199,6 @@ class OrdinalLocalizer(GlimpseModel):
         return [self.loss_tracker, self.agent_loss_tracker, self.reward_tracker,
                 self.loc_acc_tracker, self.loc_acc_greedy_tracker, self.iou_tracker,
                 self.ord_inst_tracker, self.ord_proto_tracker]
-
-    def load_pretrained(self, path):
-        """Loads the embedding weights of a stage-1 checkpoint (see `pretrained`)."""
-        path = pathlib.Path(path).expanduser()
-        if path.is_dir():
-            for candidate in ("checkpoints/best.keras", "checkpoints/last.keras"):
-                if (path / candidate).is_file():
-                    path = path / candidate
-                    break
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"`pretrained` checkpoint '{path}' does not exist. Train stage 1 first: "
-                "python -m apps.train --model=ordinal_cluttered84 --stage=pretrain "
-                "--model_dir=DIR, then pass pretrained=DIR (or DIR/checkpoints/best.keras)."
-            )
-        if path.name.endswith(".weights.h5"):
-            clone = OrdinalLocalizer(**{**self._constructor_args(), "pretrained": None})
-            try:
-                clone.load_weights(str(path))
-            except Exception as e:  # noqa: BLE001 - re-raised with context
-                raise ValueError(
-                    f"'{path}' is not a weights file of an OrdinalLocalizer with the same "
-                    f"arguments: {e}") from e
-            source = clone.embedding
-        elif path.suffix == ".keras":
-            token = _SKIP_PRETRAINED.set(True)
-            try:
-                loaded = keras.saving.load_model(str(path), compile=False)
-            except Exception as e:  # noqa: BLE001
-                raise ValueError(f"Could not load '{path}' as a Keras model: {e}") from e
-            finally:
-                _SKIP_PRETRAINED.reset(token)
-            source = getattr(loaded, "embedding", None)
-            if not isinstance(source, BoxEmbedding):
-                raise ValueError(
-                    f"'{path}' holds a {type(loaded).__name__} without a BoxEmbedding "
-                    "`embedding`; pass a stage-1 OrdinalLocalizer checkpoint.")
-        else:
-            raise ValueError(
-                f"`pretrained` must be a .keras or .weights.h5 file or a model_dir; "
-                f"received pretrained='{path}'.")
-        theirs = source.get_weights()
-        mine = self.embedding.get_weights()
-        if [w.shape for w in theirs] != [w.shape for w in mine]:
-            raise ValueError(
-                f"The embedding in '{path}' has weight shapes {[w.shape for w in theirs]}, "
-                f"this model needs {[w.shape for w in mine]}: build it with the same "
-                "embedding_dim / fc_units / pooling_size.")
-        self.embedding.set_weights(theirs)
-        return self
 
     # ------------------------------------------------------------ episode
     def _embed_one(self, fmap, boxes, training):
@@ -525,7 +473,6 @@ class OrdinalLocalizer(GlimpseModel):
             "loss_reduction": self.loss_reduction,
             "min_side": self.min_side,
             "step_factor": self.step_factor,
-            "pretrained": self.pretrained,
             "seed": self.seed,
         }
 
@@ -534,12 +481,3 @@ class OrdinalLocalizer(GlimpseModel):
         config = {k: v for k, v in config.items() if k in ("name", "trainable", "dtype")}
         config.update(self._constructor_args())
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        # The weights come from the archive: do not re-read the stage-1 file.
-        token = _SKIP_PRETRAINED.set(True)
-        try:
-            return cls(**config)
-        finally:
-            _SKIP_PRETRAINED.reset(token)

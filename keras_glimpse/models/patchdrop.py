@@ -2,8 +2,6 @@
 
 import functools
 import logging
-import os
-import pathlib
 import re
 
 import keras
@@ -24,7 +22,6 @@ logger = logging.getLogger("keras_glimpse")
 
 STAGES = ("classifier", "pretrain", "finetune", "finetune2stream")
 _BACKBONE_RE = re.compile(r"^(cifar_resnet|resnet)(\d+)$")
-_PATH_ARGS = ("hr_classifier", "lr_classifier", "policy")
 
 
 def distinct_policies(actions):
@@ -78,10 +75,11 @@ class PatchDrop(GlimpseModel):
     (`s' = alpha s + (1 - alpha)(1 - s)`, alpha = 0.8); evaluation uses the
     greedy action `1[s >= 0.5]`.
 
-    Training runs in four stages, chosen by `stage`; each stage loads the
-    previous stage's checkpoints by path (`hr_classifier`, `lr_classifier`,
-    `policy`: a `.keras` file or a `.weights.h5` file written by an earlier
-    stage of a PatchDrop with the same networks):
+    Training runs in four stages, chosen by `stage`; each stage starts from
+    the previous stage's networks through `keras_glimpse.stages.init_from`
+    (`apps.train --init_from=<model_dir>`), which copies the parts
+    `init_parts()` names (`stage_parts`: `hr_classifier`, `lr_classifier`,
+    `policy`) from a PatchDrop with the same networks:
 
     1. `"classifier"`: supervised training of the HR classifier
        (`resolution="hr"`) or the LR classifier (`resolution="lr"`, on the
@@ -139,9 +137,6 @@ class PatchDrop(GlimpseModel):
         curriculum: enable the patch curriculum (see above).
         synchronized_bn: cross-replica BatchNorm in every network (exact
             equivalence under `MirroredStrategy`; costs an all-reduce per BN).
-        hr_classifier: path of a checkpoint whose HR classifier is loaded.
-        lr_classifier: path of a checkpoint whose LR classifier is loaded.
-        policy: path of a checkpoint whose policy is loaded.
         seed: seed of the policy's sampler.
         **kwargs: base `keras.Model` arguments.
 
@@ -170,8 +165,7 @@ class PatchDrop(GlimpseModel):
                  lr_backbone=None, policy_backbone="cifar_resnet8",
                  cifar_widths=(16, 32, 64), hr_backbone_weights=None, alpha=0.8,
                  pretrain_penalty=-0.5, finetune_penalty=-10.0, curriculum=False,
-                 synchronized_bn=False, hr_classifier=None, lr_classifier=None, policy=None,
-                 seed=None, **kwargs):
+                 synchronized_bn=False, seed=None, **kwargs):
         prediction_type = kwargs.pop("prediction_type", "classification")
         if prediction_type != "classification":
             raise ValueError("PatchDrop is a classifier; received "
@@ -220,9 +214,6 @@ class PatchDrop(GlimpseModel):
         self.curriculum = bool(curriculum)
         self.synchronized_bn = bool(synchronized_bn)
         self.seed = seed
-        self.hr_classifier_path = hr_classifier
-        self.lr_classifier_path = lr_classifier
-        self.policy_path = policy
         self.num_patches = grid_size * grid_size
 
         lr_shape = (-(-h // lr_factor), -(-w // lr_factor), self.image_shape[2])
@@ -260,76 +251,22 @@ class PatchDrop(GlimpseModel):
             "loss", "accuracy", "patches_kept", "patches_kept_sq", "reward", "sample_reward",
             "distinct_policies")}
         self.built = True
-        self._load_stage_checkpoints()
 
-    # ------------------------------------------------------------- loading
-    def _networks(self, which):
-        return {"hr_classifier": [self.hr_net], "lr_classifier": [self.lr_net],
-                "policy": [self.policy_net, self.policy_head]}[which]
+    # ------------------------------------------------------------- stages
+    stage_parts = {"hr_classifier": ("hr_net",), "lr_classifier": ("lr_net",),
+                   "policy": ("policy_net", "policy_head")}
+    stage_names = STAGES
+    legacy_init_args = {"hr_classifier": "hr_classifier", "lr_classifier": "lr_classifier",
+                        "policy": "policy"}
 
-    def _load_stage_checkpoints(self):
-        cache = {}
-        for which in _PATH_ARGS:
-            path = getattr(self, f"{which}_path")
-            if path is not None:
-                self._load_networks(which, path, cache)
-
-    def _source_model(self, which, path, cache):
-        key = str(path)
-        if key in cache:
-            return cache[key]
-        p = pathlib.Path(os.fspath(path)).expanduser()
-        if not p.is_file():
-            raise FileNotFoundError(
-                f"PatchDrop(stage={self.stage!r}): `{which}` checkpoint '{p}' does not exist. "
-                "Pass the .keras (or .weights.h5) file written by the previous stage, e.g. "
-                "<model_dir>/checkpoints/best.keras of apps.train --stage=...")
-        if p.name.endswith(".keras"):
-            try:
-                source = keras.saving.load_model(str(p), compile=False)
-            except Exception as e:  # noqa: BLE001 - re-raised with the path
-                raise ValueError(
-                    f"`{which}`='{p}' could not be loaded as a PatchDrop checkpoint: "
-                    f"{type(e).__name__}: {e}") from e
-            if not isinstance(source, PatchDrop):
-                raise ValueError(
-                    f"`{which}`='{p}' holds a {type(source).__name__}, not a PatchDrop "
-                    "checkpoint. Pass a checkpoint written by a PatchDrop training stage.")
-        elif p.name.endswith(".h5"):
-            config = self.get_config()
-            config.update(stage="classifier", curriculum=False, name="patchdrop_source")
-            for k in _PATH_ARGS:
-                config[k] = None
-            source = PatchDrop.from_config(config)
-            try:
-                source.load_weights(str(p))
-            except Exception as e:  # noqa: BLE001 - re-raised with the path
-                raise ValueError(
-                    f"`{which}`='{p}' does not hold the weights of this PatchDrop "
-                    f"configuration (hr_backbone={self.hr_backbone!r}, lr_backbone="
-                    f"{self.lr_backbone!r}, policy_backbone={self.policy_backbone!r}, "
-                    f"num_classes={self.num_classes}, grid_size={self.grid_size}): "
-                    f"{type(e).__name__}: {e}") from e
-        else:
-            raise ValueError(f"`{which}`='{p}' must be a .keras or .weights.h5 file.")
-        cache[key] = source
-        return source
-
-    def _load_networks(self, which, path, cache):
-        source = self._source_model(which, path, cache)
-        for dst, src in zip(self._networks(which), source._networks(which)):
-            dst_w, src_w = dst.get_weights(), src.get_weights()
-            shapes = [tuple(a.shape) for a in dst_w]
-            got = [tuple(a.shape) for a in src_w]
-            if shapes != got:
-                raise ValueError(
-                    f"`{which}`='{path}' holds a different network: its {dst.name} has "
-                    f"{len(got)} arrays with shapes {got[:4]}{'...' if len(got) > 4 else ''}, "
-                    f"this model expects {len(shapes)} with shapes {shapes[:4]}"
-                    f"{'...' if len(shapes) > 4 else ''}. Check hr_backbone / lr_backbone / "
-                    "policy_backbone / num_classes / grid_size against the previous stage.")
-            dst.set_weights(src_w)
-        logger.info("PatchDrop: loaded %s from %s", which, path)
+    def init_parts(self):
+        """classifier (HR): nothing; classifier (LR): the HR classifier (carried
+        along); pretrain: both classifiers; finetune*: both and the policy."""
+        if self.stage == "classifier":
+            return ("hr_classifier",) if self.resolution == "lr" else ()
+        if self.stage == "pretrain":
+            return ("hr_classifier", "lr_classifier")
+        return ("hr_classifier", "lr_classifier", "policy")
 
     # ------------------------------------------------------------- policy
     def low_resolution(self, images):
@@ -513,19 +450,5 @@ class PatchDrop(GlimpseModel):
             policy_backbone=self.policy_backbone, cifar_widths=list(self.cifar_widths),
             hr_backbone_weights=self.hr_backbone_weights, alpha=self.alpha,
             pretrain_penalty=self.pretrain_penalty, finetune_penalty=self.finetune_penalty,
-            curriculum=self.curriculum, synchronized_bn=self.synchronized_bn,
-            hr_classifier=self.hr_classifier_path, lr_classifier=self.lr_classifier_path,
-            policy=self.policy_path, seed=self.seed)
+            curriculum=self.curriculum, synchronized_bn=self.synchronized_bn, seed=self.seed)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        # Rebuilding from a saved config (e.g. a .keras checkpoint) must not
-        # re-load the previous stages: the archive's own weights follow.
-        config = dict(config)
-        paths = {k: config.pop(k, None) for k in _PATH_ARGS}
-        model = cls(**config)
-        model.hr_classifier_path = paths["hr_classifier"]
-        model.lr_classifier_path = paths["lr_classifier"]
-        model.policy_path = paths["policy"]
-        return model

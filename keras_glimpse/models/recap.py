@@ -1,8 +1,5 @@
 """RECAP: a discrete-grid glimpse agent with LSTM memory and an attention+RNN classifier."""
 
-import os
-import pathlib
-
 import keras
 import tensorflow as tf
 
@@ -147,9 +144,6 @@ class RECAP(GlimpseModel):
         gate_units: hidden width of the gate (128).
         policy_units: hidden width of the policy (64).
         value_units: hidden width of the value head (64).
-        pretrained: optional path of a stage-1 (pretrain) checkpoint, `.keras`
-            or `.weights.h5`, whose encoder, summarizer, gate and classifier
-            weights are loaded at construction (see `load_pretrained`).
         seed: int or None, seeds the policy's sampling.
         **kwargs: base `keras.Model` arguments (e.g. `name`).
 
@@ -188,8 +182,7 @@ class RECAP(GlimpseModel):
                  step_reward_clip=0.1, terminal_reward=2.0, original_reward_sign=False,
                  entropy_initial=0.03, entropy_floor=0.01, label_smoothing=0.1,
                  encoder_norm="layer", attention_dropout=0.1, temperature=0.5,
-                 gate_units=128, policy_units=64, value_units=64, pretrained=None, seed=None,
-                 **kwargs):
+                 gate_units=128, policy_units=64, value_units=64, seed=None, **kwargs):
         for name, value in (("image_size", image_size), ("patch_size", patch_size),
                             ("stride", stride), ("num_steps", num_steps),
                             ("num_classes", num_classes), ("channels", channels),
@@ -247,7 +240,6 @@ class RECAP(GlimpseModel):
         self.gate_units = int(gate_units)
         self.policy_units = int(policy_units)
         self.value_units = int(value_units)
-        self.pretrained = None if pretrained is None else str(pretrained)
         self.seed = seed
 
         self.glimpse = GridGlimpse(self.image_size, self.patch_size, self.stride, name="glimpse")
@@ -285,9 +277,6 @@ class RECAP(GlimpseModel):
         self.value_optimizer = None
         self.policy_clipnorm = 1.0
         self.value_clipnorm = 1.0
-        if self.pretrained is not None:
-            self.build_from_image_shape()
-            self.load_pretrained(self.pretrained)
 
     # ------------------------------------------------------------ plumbing
     def _metric_names(self):
@@ -306,15 +295,14 @@ class RECAP(GlimpseModel):
     def default_policy(self):
         return self.policy
 
-    @classmethod
-    def from_config(cls, config):
-        # Weights restored from a checkpoint replace the pretrained ones, so do
-        # not re-read (a possibly moved) pretrained file.
-        config = dict(config)
-        pretrained = config.pop("pretrained", None)
-        model = cls(**config)
-        model.pretrained = pretrained
-        return model
+    # The agent stage starts from the pretrain stage's classifier
+    # (keras_glimpse.stages.init_from; apps.train --stage=agent --init_from=DIR).
+    stage_parts = {"classifier": ("encoder", "summarizer", "gate", "classifier")}
+    stage_names = STAGES
+    legacy_init_args = {"pretrained": "classifier"}
+
+    def init_parts(self):
+        return ("classifier",) if self.stage == "agent" else ()
 
     def get_config(self):
         config = super().get_config()
@@ -332,7 +320,7 @@ class RECAP(GlimpseModel):
             "label_smoothing": self.label_smoothing, "encoder_norm": self.encoder_norm,
             "attention_dropout": self.attention_dropout, "temperature": self.temperature,
             "gate_units": self.gate_units, "policy_units": self.policy_units,
-            "value_units": self.value_units, "pretrained": self.pretrained, "seed": self.seed,
+            "value_units": self.value_units, "seed": self.seed,
         })
         return config
 
@@ -352,65 +340,6 @@ class RECAP(GlimpseModel):
 
     def value_variables(self):
         return list(self.value_head.trainable_variables)
-
-    def load_pretrained(self, path):
-        """Loads the stage-1 encoder, summarizer, gate and classifier weights.
-
-        Args:
-            path: a `.keras` file holding a RECAP model (any stage), or a
-                `.weights.h5` file written by a pretrain-stage RECAP with the
-                same architecture.
-
-        Raises:
-            FileNotFoundError: `path` does not exist.
-            ValueError: the file is not a compatible RECAP checkpoint.
-        """
-        path = pathlib.Path(os.fspath(path)).expanduser()
-        if not path.exists():
-            raise FileNotFoundError(
-                f"Pretrained RECAP checkpoint '{path}' does not exist. Train stage 1 first "
-                "(apps.train --stage=pretrain) and pass the .keras file it wrote."
-            )
-        if not self.built:
-            self.build_from_image_shape()
-        arch = ("image_size", "patch_size", "stride", "num_classes", "channels", "embed_dim",
-                "encoder_norm", "gate_units")
-        if path.name.endswith(".weights.h5"):
-            config = self.get_config()
-            config.update(stage="pretrain", pretrained=None, policy="learned")
-            config.pop("name", None)
-            source = RECAP(**config)
-            source.build_from_image_shape()
-            try:
-                source.load_weights(path)
-            except Exception as e:  # noqa: BLE001 - re-raised with context
-                raise ValueError(
-                    f"'{path}' is not the weights file of a pretrain-stage RECAP with this "
-                    f"architecture ({type(e).__name__}: {e})."
-                ) from e
-        elif path.suffix == ".keras":
-            source = keras.saving.load_model(path, compile=False)
-            if not isinstance(source, RECAP):
-                raise ValueError(
-                    f"'{path}' holds a {type(source).__name__}, not a RECAP model; pass the "
-                    "stage-1 checkpoint of a RECAP model."
-                )
-            bad = {k: (getattr(source, k), getattr(self, k)) for k in arch
-                   if getattr(source, k) != getattr(self, k)}
-            if bad:
-                raise ValueError(
-                    f"The RECAP in '{path}' has a different architecture: "
-                    + ", ".join(f"{k}={a!r} (this model: {b!r})" for k, (a, b) in bad.items())
-                )
-            if not source.built:
-                source.build_from_image_shape()
-        else:
-            raise ValueError(
-                f"Unsupported pretrained file '{path}': expected a .keras or .weights.h5 file."
-            )
-        for name in ("encoder", "summarizer", "gate", "classifier"):
-            getattr(self, name).set_weights(getattr(source, name).get_weights())
-        return self
 
     # ---------------------------------------------------------------- compile
     def compile(self, optimizer=None, policy_optimizer=None, value_optimizer=None,

@@ -8,7 +8,7 @@
 - `ordinal`: the ordinal localiser's agent loss (embedding-distance rewards).
 - `patchdrop`: PatchDrop's reward and self-critical REINFORCE (+ CE) loss.
 
-RAM's and URAM's losses are `keras_glimpse.models.ram.ram_loss` / `uram_loss`.
+RAM's and URAM's losses are `keras_glimpse.models.ram.ram_loss` / `keras_glimpse.models.uram.uram_loss`.
 """
 
 from keras_glimpse.objectives import (  # noqa: F401

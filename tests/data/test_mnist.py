@@ -62,15 +62,21 @@ def test_keras_cache_before_embedded(tmp_path):
 
 def test_download_used_when_online_and_failures_fall_through(monkeypatch):
     monkeypatch.setenv("KERAS_GLIMPSE_OFFLINE", "0")
+    monkeypatch.setattr(mnist, "_DOWNLOAD_ERROR", None)
     fake = ((np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.uint8)),) * 2
     monkeypatch.setattr(mnist, "_download", lambda: fake)
     assert mnist.load_mnist().source == "download"
+    calls = []
 
     def fail():
+        calls.append(1)
         raise OSError("no network")
 
     monkeypatch.setattr(mnist, "_download", fail)
     assert mnist.load_mnist().source == "embedded"
+    # Each split loads MNIST again: a failed download is not retried (Keras
+    # prints "Downloading data from ..." on every attempt).
+    assert mnist.load_mnist().source == "embedded" and calls == [1]
 
 
 def test_no_source_available_says_how_to_get_one(monkeypatch):

@@ -190,9 +190,44 @@ def test_full_rl_train_step_one_vs_two_replicas():
                      for k in ("actor", "critic", "alpha")})
         return m
 
-    single, mirrored = assert_replica_equivalence(build, x, steps=2, atol=1e-5, rtol=1e-4)
+    # The backbone is frozen in the RL phase: the actor, both critics and the
+    # temperature must all move, and a per-replica loss mean must be caught.
+    # Except their attention-pool logits: with T = 2 every observation an SAC
+    # update sees holds at most one glimpse, and a softmax over one slot (or
+    # over none: all masked) has a zero logit gradient (float noise at most).
+    def trained(m):
+        agent = m.actor.trainable_variables + m.critic_variables + [m.log_alpha]
+        return [v for v in agent if "/logits_" not in v.path]
+
+    single, mirrored = assert_replica_equivalence(build, x, steps=2, atol=1e-5, rtol=1e-4,
+                                                  control=True, trained=trained)
     steps = [int(keras.ops.convert_to_numpy(m.rl_steps)) for m in (single, mirrored)]
     assert steps == [4, 4]
+
+
+@pytest.mark.parametrize("stage,backbone_training", [("pretrain", "alternating"),
+                                                     ("rl", "backbone_only")])
+def test_backbone_train_step_one_vs_two_replicas(stage, backbone_training):
+    """The pretrain phase (random glimpses after the whole image) and the
+    backbone phase (the actor's glimpses): one SGD step of the encoder and task
+    head on 2 replicas equals one on 1 device; every backbone weight moves."""
+    x = _images(4)
+
+    def build():
+        m = _model(stage=stage, backbone_training=backbone_training)
+        assert m.current_phase() == ("pretrain" if stage == "pretrain" else "backbone")
+        # LayerScale 1e-4 scales the blocks' gradients so far down that the
+        # norms' gamma updates (around 1.0) round away in float32: make it 0.5.
+        for block in m.encoder.blocks:
+            for gamma in (block.gamma1, block.gamma2):
+                gamma.assign(tf.fill(gamma.shape, 0.5))
+        m.compile(optimizer=keras.optimizers.SGD(0.1),
+                  **{f"{k}_optimizer": keras.optimizers.SGD(0.1)
+                     for k in ("actor", "critic", "alpha")})
+        return m
+
+    assert_replica_equivalence(build, x, atol=1e-5, rtol=1e-4, control=True,
+                               trained=lambda m: m.backbone_variables)
 
 
 def test_backbone_and_pretrain_steps_update_backbone_only():

@@ -158,30 +158,34 @@ def test_config_keras_and_export_roundtrips(tmp_path):
 
 
 def test_pretrained_loading(tmp_path):
+    from keras_glimpse import stages
+
     pre = tiny(stage="pretrain", seed=5)
     path = str(tmp_path / "pre.keras")
     pre.save(path)
-    joint = tiny(stage="joint", pretrained=path)
+    joint = tiny(stage="joint")
+    assert stages.init_from(joint, path) == ["embedding"]
     for a, b in zip(pre.embedding.get_weights(), joint.embedding.get_weights()):
         np.testing.assert_array_equal(a, b)
     # a model_dir of apps.train
     ckpt = tmp_path / "run" / "checkpoints"
     ckpt.mkdir(parents=True)
     pre.save(str(ckpt / "best.keras"))
-    joint = tiny(stage="joint", pretrained=str(tmp_path / "run"))
+    joint = tiny(stage="joint")
+    stages.init_from(joint, tmp_path / "run")
     np.testing.assert_array_equal(joint.embedding.get_weights()[0], pre.embedding.get_weights()[0])
     # the .keras archive of the joint model reloads without the stage-1 file
     joint.save(str(tmp_path / "joint.keras"))
     os.remove(path)
     keras.saving.load_model(str(tmp_path / "joint.keras"), compile=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        tiny(pretrained=path)
+        stages.init_from(tiny(), path)
     other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     other.save(str(tmp_path / "other.keras"))
-    with pytest.raises(ValueError, match="BoxEmbedding"):
-        tiny(pretrained=str(tmp_path / "other.keras"))
-    with pytest.raises(ValueError, match="same"):
-        tiny(pretrained=str(ckpt / "best.keras"), fc_units=32)
+    with pytest.raises(ValueError, match="not a OrdinalLocalizer"):
+        stages.init_from(tiny(), str(tmp_path / "other.keras"))
+    with pytest.raises(ValueError, match="part 'embedding' .*does not match"):
+        stages.init_from(tiny(fc_units=32), str(ckpt / "best.keras"))
 
 
 def test_validation():

@@ -193,27 +193,56 @@ def test_uram_shapes_keras_and_export_roundtrip():
 _SHARED = {}
 
 
+def _sgd(make):
+    # Plain SGD: Adam is scale invariant and would hide a gradient N times too large.
+    def build():
+        model = make()
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+        return model
+    return build
+
+
 @pytest.mark.parametrize("make,y", [(small_ram, np.array([0, 1, 2, 1])), (small_uram, None)])
 def test_replica_equivalence(make, y, monkeypatch):
+    """One SGD step on 2 replicas equals one on 1 device; every weight (the
+    location head's too: the sampling noise is non-zero) moves, and a planted
+    per-replica loss mean is caught."""
     # Two MirroredStrategy objects in one process reuse collective instance
     # keys and abort with a shape mismatch; share one strategy per session.
     if "strategy" not in _SHARED:
         _SHARED["strategy"] = helpers.two_cpu_strategy()
     monkeypatch.setattr(helpers, "two_cpu_strategy", lambda: _SHARED["strategy"])
     x = images((4, 16, 16, 1)) if make is small_ram else images((4, 12, 12, 3))
-    helpers.assert_replica_equivalence(make, x, y)
+    # Two steps: the location head's output kernel starts at zero, so its
+    # hidden layer gets a gradient from the second step on.
+    helpers.assert_replica_equivalence(_sgd(make), x, y, steps=2, control=True)
 
 
 def test_train_step_jit_compiles():
-    model = small_ram()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=True)
-    hist = model.fit(images(), np.array([0, 1, 2, 1]), epochs=2, verbose=0).history
-    assert set(hist) == {"loss", "accuracy", "reward", "baseline_loss"}
-    assert all(np.isfinite(v).all() for v in hist.values())
-    uram = small_uram()
-    uram.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=True)
-    hist = uram.fit(images((4, 12, 12, 3)), epochs=1, verbose=0).history
-    assert set(hist) == {"loss", "reconstruction_mse", "reward", "baseline_loss"}
+    """The XLA-compiled train step gives the eager step's losses and weights.
+
+    Same seed and weights; the sampling noise is the fixed (non-zero) one of
+    `deterministic_sampling`, because TF's stateless RNG picks another
+    algorithm under XLA than on the CPU kernels (different draws for one seed)."""
+    x, y = images(), np.array([0, 1, 2, 1])
+    for make, data in ((small_ram, (x, y)), (small_uram, (images((4, 12, 12, 3)),))):
+        results = []
+        for jit in (False, True):
+            keras.utils.set_random_seed(7)
+            model = make()  # seed=1: the same initial weights
+            model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=jit)
+            ds = tf.data.Dataset.from_tensors(data).repeat(2)
+            with helpers.deterministic_sampling():
+                hist = model.fit(ds, epochs=2, steps_per_epoch=1, verbose=0).history
+            results.append((hist, model.get_weights()))
+        (eager, w_eager), (xla, w_xla) = results
+        expected = ({"loss", "accuracy", "reward", "baseline_loss"} if make is small_ram
+                    else {"loss", "reconstruction_mse", "reward", "baseline_loss"})
+        assert set(eager) == set(xla) == expected
+        for k in eager:
+            np.testing.assert_allclose(xla[k], eager[k], rtol=1e-4, atol=1e-5, err_msg=k)
+        for a, b in zip(w_xla, w_eager):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     helpers.assert_jit_compiles(lambda t: small_ram_fixed(t), tf.constant(images()))
 
 

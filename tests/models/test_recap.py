@@ -113,25 +113,40 @@ def test_terminal_reward_added_to_last_step():
 
 
 def test_agent_losses_use_the_reward_definition():
-    """Rewards inside the training loss: CE falls from step to step -> positive."""
+    """Rewards inside the training loss, recomputed by hand from the episode's
+    per-prefix logits: `r_t = clip(CE_{t-1} - CE_t)` (a falling CE is
+    rewarded) and, with `original_reward_sign=True`, the opposite sign."""
     model = _model()
     x, y = _data()
-    for sign in (False, True):
-        model.original_reward_sign = sign
-        out = model.agent_losses(tf.constant(x), tf.constant(y), training=False)
-        rewards = np.asarray(out["rewards"])
-        logits = np.asarray(out["predictions"])
-        correct = logits.argmax(-1) == y
-        terminal = np.where(correct, 2.0, -2.0)
-        np.testing.assert_allclose(rewards[:, 0], 0.0)
-        assert np.all(np.abs(rewards[:, 1:-1]) <= 0.1 + 1e-6)
-        assert np.all(np.abs(rewards[:, -1] - terminal) <= 0.1 + 1e-6)
-        returns = np.asarray(out["returns"])
-        np.testing.assert_allclose(returns[:, -1], rewards[:, -1], atol=1e-6)
-        np.testing.assert_allclose(returns[:, 0], rewards[:, 0] + 0.98 * rewards[:, 1]
-                                   + 0.98 ** 2 * rewards[:, 2], atol=1e-5)
-        adv = np.asarray(out["advantages"])
-        np.testing.assert_allclose([adv.mean(), adv.std(ddof=1)], [0.0, 1.0], atol=1e-4)
+    with helpers.deterministic_sampling():  # both settings play the same episode
+        out = model._agent_rollout(tf.constant(x), "sample", training=False, with_rewards=True)
+        logits = np.asarray(out["step_logits"], "float64")  # (B, T, K)
+        z = logits - logits.max(-1, keepdims=True)
+        log_softmax = z - np.log(np.exp(z).sum(-1, keepdims=True))
+        ce = -np.take_along_axis(log_softmax, y[:, None, None], axis=-1)[..., 0]  # (B, T)
+        terminal = np.where(logits[:, -1].argmax(-1) == y, 2.0, -2.0)
+        got = {}
+        for sign in (False, True):
+            model.original_reward_sign = sign
+            losses = model.agent_losses(tf.constant(x), tf.constant(y), training=False)
+            got[sign] = losses
+            fall = ce[:, :-1] - ce[:, 1:]  # CE_{t-1} - CE_t
+            steps = np.clip(-fall if sign else fall, -0.1, 0.1)
+            expected = np.concatenate([np.zeros((4, 1)), steps], axis=1)
+            expected[:, -1] += terminal
+            np.testing.assert_allclose(losses["rewards"], expected, atol=1e-5, err_msg=sign)
+            g = 0.98
+            returns = np.stack([expected[:, 0] + g * expected[:, 1] + g * g * expected[:, 2],
+                                expected[:, 1] + g * expected[:, 2], expected[:, 2]], axis=1)
+            np.testing.assert_allclose(losses["returns"], returns, atol=1e-5)
+            adv = np.asarray(losses["advantages"])
+            np.testing.assert_allclose([adv.mean(), adv.std(ddof=1)], [0.0, 1.0], atol=1e-4)
+    new, original = (np.asarray(got[s]["rewards"]) for s in (False, True))
+    # The step rewards (t = 1, 2: before the terminal bonus) flip sign between
+    # the settings, and are not all zero, so the setting is really read.
+    assert np.abs(new[:, 1:] - original[:, 1:]).max() > 1e-3
+    np.testing.assert_allclose(new[:, 1], -original[:, 1], atol=1e-6)
+    np.testing.assert_allclose(new[:, 2] - terminal, -(original[:, 2] - terminal), atol=1e-5)
 
 
 # ------------------------------------------------------------ entropy schedule
@@ -149,14 +164,48 @@ def test_fit_decays_the_entropy_weight_over_its_epochs():
 
 
 # ------------------------------------------------------------ training steps
+def _sgd(**kwargs):
+    # Plain SGD and no effective clipping: Adam (scale invariant) and a clipped
+    # norm would both hide a gradient N times too large. Clipping across
+    # replicas has its own test below.
+    def build():
+        model = _model(**kwargs)
+        model.compile(optimizer=keras.optimizers.SGD(0.1),
+                      policy_optimizer=keras.optimizers.SGD(0.1),
+                      value_optimizer=keras.optimizers.SGD(0.1),
+                      policy_clipnorm=1e6, value_clipnorm=1e6)
+        return model
+    return build
+
+
+# Weights with a structurally zero gradient: a bias added to every attention
+# key (or to every gate score) shifts all softmax logits by one constant.
+_SHIFT_INVARIANT = ("summarizer/attention/key/bias", "gate/score_dense/bias")
+
+
+def _trained(*frozen):
+    """`model -> variables` that must move: all but `frozen` sub-layers."""
+    def variables(m):
+        skip = tuple(f"{m.name}/{f}/" for f in frozen)
+        return [v for v in m.trainable_weights if not v.path.startswith(skip)
+                and not v.path.endswith(_SHIFT_INVARIANT)]
+    return variables
+
+
 def test_replica_equivalence_agent_stage():
     x, y = _data(b=4)
-    helpers.assert_replica_equivalence(lambda: _compiled(encoder_norm="layer"), x, y)
+    # The gate is frozen in the agent stage (no optimizer owns it); every other
+    # weight must move, and a per-replica loss mean must be caught.
+    helpers.assert_replica_equivalence(_sgd(encoder_norm="layer"), x, y,
+                                       trained=_trained("gate"), control=True)
 
 
 def test_replica_equivalence_pretrain_stage():
     x, y = _data(b=4)
-    helpers.assert_replica_equivalence(lambda: _compiled(stage="pretrain"), x, y)
+    # Pretraining trains encoder, summarizer, gate and classifier only.
+    helpers.assert_replica_equivalence(
+        _sgd(stage="pretrain"), x, y, trained=_trained("policy_head", "memory", "value_head"),
+        control=True)
 
 
 def test_clipping_across_replicas_equals_clipping_the_summed_gradient():
@@ -239,15 +288,17 @@ def test_config_keras_and_export_roundtrips():
 
 
 def test_pretrained_weights_load_into_the_agent(tmp_path):
+    from keras_glimpse import stages
+
     pre = _model(stage="pretrain")
     pre.build_from_image_shape()
     path = os.path.join(tmp_path, "stage1.keras")
     pre.save(path)
-    agent = _model(pretrained=path)
+    agent = _model()
+    assert stages.init_from(agent, path) == ["classifier"]
     for name in ("encoder", "summarizer", "gate", "classifier"):
         helpers.assert_allclose_tree(getattr(agent, name).get_weights(),
                                      getattr(pre, name).get_weights())
-    assert agent.get_config()["pretrained"] == path
     # .keras round trip of the agent does not need the pretrained file any more.
     os.remove(path)
     helpers.assert_keras_roundtrip(agent, _data(b=2)[0])
@@ -255,25 +306,26 @@ def test_pretrained_weights_load_into_the_agent(tmp_path):
     h5 = os.path.join(tmp_path, "stage1.weights.h5")
     pre.save_weights(h5)
     agent2 = _model()
-    agent2.build_from_image_shape()
-    agent2.load_pretrained(h5)
+    stages.init_from(agent2, h5)
     helpers.assert_allclose_tree(agent2.encoder.get_weights(), pre.encoder.get_weights())
 
 
 def test_pretrained_errors(tmp_path):
+    from keras_glimpse import stages
+
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        _model(pretrained=os.path.join(tmp_path, "missing.keras"))
+        stages.init_from(_model(), os.path.join(tmp_path, "missing.keras"))
     other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     path = os.path.join(tmp_path, "other.keras")
     other.save(path)
     with pytest.raises(ValueError, match="not a RECAP"):
-        _model(pretrained=path)
+        stages.init_from(_model(), path)
     wide = _model(stage="pretrain", embed_dim=16)
     wide.build_from_image_shape()
     path = os.path.join(tmp_path, "wide.keras")
     wide.save(path)
-    with pytest.raises(ValueError, match="embed_dim=16"):
-        _model(pretrained=path)
+    with pytest.raises(ValueError, match="part 'classifier' .*does not match"):
+        stages.init_from(_model(), path)
 
 
 # ------------------------------------------------------------ misc

@@ -59,7 +59,7 @@ def test_reduce_loss_is_the_global_batch_mean_under_two_replicas():
 
 def test_toy_train_step_replica_equivalence():
     x, y = _batch()
-    helpers.assert_replica_equivalence(_toy, x, y, steps=2)
+    helpers.assert_replica_equivalence(_toy, x, y, steps=2, trained="all", control=True)
 
 
 WORKER = textwrap.dedent("""

@@ -198,7 +198,7 @@ def test_one_vs_two_replicas(stage, monkeypatch):
             logits = model._classify(tf.constant(x), lr, sampled, training=False)
         y = np.argmax(logits.numpy(), -1).astype("int32")
     single, _ = helpers.assert_replica_equivalence(build, x, y, atol=1e-4, rtol=1e-3,
-                                                   control=True)
+                                                   trained="all", control=True)
     # Every trainable weight moved (checked above); they are exactly the stage's nets.
     assert {w.path.split("/")[0] for w in single.trainable_weights} == _TRAINS[stage]
 

@@ -181,7 +181,8 @@ def _build(local_statistics=False):
 
 def test_reinforce_train_step_one_vs_two_replicas():
     x, scale = _data()
-    single, _ = helpers.assert_replica_equivalence(_build(), x, scale, steps=2)
+    single, _ = helpers.assert_replica_equivalence(_build(), x, scale, steps=2,
+                                                   trained="all", control=True)
     assert any(not np.allclose(w, 0) for w in single.get_weights())
 
 

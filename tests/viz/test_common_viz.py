@@ -23,7 +23,9 @@ def _method_classes():
             if (issubclass(cls, GlimpseModel) and cls is not GlimpseModel
                     and cls.__module__ == module.__name__ and not name.startswith("_")):
                 found[name] = cls
-    return found
+    # Shared bases (RecurrentAttention under RAM and URAM) are not methods.
+    return {n: c for n, c in found.items()
+            if not any(o is not c and issubclass(o, c) for o in found.values())}
 
 
 def test_every_method_model_has_a_visualizer_module():

@@ -3,6 +3,7 @@ error with M=1 and M=10 sampled rollouts (classifiers), and the preset's
 paper number beside ours.
 
     python -m apps.evaluate --model_dir=DIR [--checkpoint=best|last] [--eval_steps=N]
+    python -m apps.evaluate --model=NAME --weights=pretrained [--data_dir=DIR]
 """
 
 from absl import app
@@ -16,7 +17,7 @@ def main(argv):
     from keras_glimpse import training
 
     model, config = training.restore_model(FLAGS.model_dir, FLAGS.model, FLAGS.checkpoint,
-                                           overrides(), compile=True)
+                                           overrides(), compile=True, weights=FLAGS.weights)
     if FLAGS.data_dir is not None:
         config["data_dir"] = FLAGS.data_dir
     if FLAGS.batch_size is not None:

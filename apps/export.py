@@ -23,7 +23,7 @@ def main(argv):
     path = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export")
     export.check_destination(path, FLAGS.overwrite)  # before the slow restore below
     model, _ = training.restore_model(FLAGS.model_dir, FLAGS.model, FLAGS.checkpoint,
-                                      overrides())
+                                      overrides(), weights=FLAGS.weights)
     path = export.export_saved_model(model, path, num_samples=FLAGS.num_samples,
                                      overwrite=FLAGS.overwrite)
     print(f"exported to {path}")

@@ -23,6 +23,8 @@ flags.DEFINE_multi_string("override", [], "key=value overriding a model argument
                           "training.<key>=value and data.<key>=value override those tables.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
+flags.DEFINE_string("weights", None, "With --model instead of --model_dir: 'pretrained' (the "
+                    "weights shipped for the preset) or the path of a .keras / .weights.h5 file.")
 flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which checkpoint to load.")
 flags.DEFINE_string("export_dir", None, "SavedModel destination (default: <model_dir>/export).")
 flags.DEFINE_bool("overwrite", False, "apps.export: replace an earlier export at --export_dir; "

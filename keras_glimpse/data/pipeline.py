@@ -46,3 +46,27 @@ def batched(data, split, batch_size, seed=0, limit=None, shuffle=None, shuffle_b
             ds = tf.data.Dataset.zip(ds, batch_seeds)
         ds = ds.map(batch_map_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def fixed_split(data, batch_size, seed, compose, group=32, repeat=False, drop_remainder=False):
+    """A fixed (validation / test) set composed group-wise, whatever `batch_size` is.
+
+    `compose(group_batch, seed_pair)` runs on consecutive groups of `group`
+    examples in order, with the stateless seed `(seed, group index)`; the
+    composed examples are then re-batched to `batch_size`. So the images are
+    a function of `seed` and `group` only: two batch sizes, two iterations or
+    two processes see the same set (composing per batch would tie the set to
+    the batch size). With `repeat` the composed set is cached and repeated.
+    """
+    if not isinstance(data, tf.data.Dataset):
+        data = tf.data.Dataset.from_tensor_slices(tuple(data))
+    count = int(data.cardinality())
+    groups = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.cast(seed, tf.int64), i]))
+    ds = batched(data, "test", int(group), shuffle=False, drop_remainder=False,
+                 batch_map_fn=compose, batch_seeds=groups).unbatch()
+    if count >= 0:  # unbatch() forgets the size; Keras needs it to end an epoch quietly
+        ds = ds.apply(tf.data.experimental.assert_cardinality(count))
+    if repeat:
+        ds = ds.cache()
+    return batched(ds, "test", batch_size, shuffle=False, repeat=repeat,
+                   drop_remainder=drop_remainder)

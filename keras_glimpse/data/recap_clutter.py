@@ -182,12 +182,8 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, img_size=64, clutter_
         return batched((images, labels), shuffle=shuffle, repeat=repeat, batch_map_fn=compose,
                        batch_seeds=pipeline.random_seeds(seed))
     # Fixed validation / test set: group-wise composition with stateless
-    # per-group seeds.
+    # per-group seeds (independent of the batch size).
     offset = _TEST_SEED_OFFSET if split == "test" else _VALIDATION_SEED_OFFSET
-    groups = tf.data.Dataset.counter().map(
-        lambda i: tf.stack([tf.constant(seed + offset, tf.int64), i]))
-    ds = batched((images, labels), batch_size=int(clutter_group), shuffle=shuffle,
-                 drop_remainder=False, batch_map_fn=compose, batch_seeds=groups).unbatch()
-    if repeat:
-        ds = ds.cache()  # the same fixed images on every pass
-    return batched(ds, shuffle=False, repeat=repeat)
+    return pipeline.fixed_split((images, labels), batch_size, seed + offset, compose,
+                                group=clutter_group, repeat=repeat,
+                                drop_remainder=bool(drop_remainder))

@@ -156,3 +156,48 @@ def test_the_test_metrics_come_from_the_selected_epoch_not_the_last(toy, tmp_pat
         scores[which] = training.evaluate_model(model, cfg, monte_carlo=())["loss"]
     assert measured == pytest.approx(scores["best"], rel=1e-5)
     assert abs(scores["best"] - scores["last"]) > 1e-3
+
+
+STAGED = TOY_PRESETS + """
+[toy_mnist.reproduce]
+stages = [{name = "main"},
+          {name = "anneal", stage = "finetune", init_from = ["main"], overrides = {"training.epochs" = 1}}]
+"""
+
+
+def test_a_staged_protocol_chains_its_stages_and_reports_the_last(tmp_path, monkeypatch):
+    install_toy(monkeypatch, tmp_path, text=STAGED)
+    assert [s["name"] for s in reproduce.stage_plan("toy_mnist")] == ["main", "anneal"]
+    seen = {}
+    real = training.build_model
+
+    def spy(config, compile=True, init=False):
+        model = real(config, compile=compile, init=init)
+        if init:
+            seen[config["model_dir"]] = (model.get_weights(), config)
+        return model
+
+    monkeypatch.setattr(training, "build_model", spy)
+    result = reproduce.reproduce("toy_mnist", runs_dir=tmp_path / "runs",
+                                 results_dir=tmp_path / "results", verbose=0)
+    base = tmp_path / "runs" / "toy_mnist" / "learned" / "seed0"
+    run = result["runs"]["learned"]["per_seed"][0]
+    assert [s["name"] for s in run["stages"]] == ["main", "anneal"]
+    assert run["model_dir"] == str(base / "anneal") and run["epochs"] == 1 + 1
+    assert run["metrics"] == json.loads((base / "anneal" / "metrics.json").read_text())
+    # The second stage starts from the first stage's selected weights, with its
+    # own stage table (learning rate) and overrides (epochs).
+    start, config = seen[str(base / "anneal")]
+    main, _ = training.restore_model(base / "main", checkpoint="best")
+    for a, b in zip(start, main.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert config["training"]["learning_rate"] == 0.001 and config["training"]["epochs"] == 1
+    assert result["complete"]
+    # A stage starting from a later (or unknown) stage is a one-line error.
+    (tmp_path / "bad").mkdir()
+    install_toy(monkeypatch, tmp_path / "bad", text=TOY_PRESETS + """
+[toy_mnist.reproduce]
+stages = [{name = "a", init_from = ["b"]}, {name = "b"}]
+""")
+    with pytest.raises(ValueError, match="stage 'a' starts from 'b', which is not an earlier"):
+        reproduce.stage_plan("toy_mnist")

@@ -211,7 +211,8 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
         seeds: one run per seed; the result is their mean and standard deviation.
         runs_dir: parent of every run's `model_dir` (keep it across sessions to resume).
         results_dir: where `<name>.json` and `curves/<name>.png` go.
-        epochs: override the preset's epochs (a shorter protocol; recorded).
+        epochs: override the preset's epochs (a shorter protocol; recorded), in
+            every stage that does not set its own `training.epochs`.
         baselines: also run the preset's same-budget baselines.
         ship_weights: copy the selected (best validation) learned run's weights to
             the package's `pretrained/<name>.weights.h5`.
@@ -255,8 +256,11 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
                 else:
                     logger.warning("reproduce %s: %s, seed %d%s -> %s", name, label, seed,
                                    f", stage {st['name']}" if st["name"] else "", model_dir)
+                    # --epochs shortens the stages that do not fix their own length.
+                    own = "training.epochs" in st["overrides"]
                     m = run_one(name, {**overrides, **st["overrides"]}, int(seed), model_dir,
-                                data_dir=data_dir, epochs=epochs, verbose=verbose,
+                                data_dir=data_dir, epochs=None if own else epochs,
+                                verbose=verbose,
                                 stage=st["stage"], init_from=_init_specs(st["init_from"], dirs))
                 hist = read_history(model_dir)
                 done.append({"name": st["name"], "model_dir": str(model_dir),

@@ -178,12 +178,14 @@ def test_a_staged_protocol_chains_its_stages_and_reports_the_last(tmp_path, monk
         return model
 
     monkeypatch.setattr(training, "build_model", spy)
-    result = reproduce.reproduce("toy_mnist", runs_dir=tmp_path / "runs",
+    # --epochs shortens the first stage; the second fixes its own length.
+    result = reproduce.reproduce("toy_mnist", runs_dir=tmp_path / "runs", epochs=2,
                                  results_dir=tmp_path / "results", verbose=0)
     base = tmp_path / "runs" / "toy_mnist" / "learned" / "seed0"
     run = result["runs"]["learned"]["per_seed"][0]
     assert [s["name"] for s in run["stages"]] == ["main", "anneal"]
-    assert run["model_dir"] == str(base / "anneal") and run["epochs"] == 1 + 1
+    assert [s["epochs"] for s in run["stages"]] == [2, 1]
+    assert run["model_dir"] == str(base / "anneal") and run["epochs"] == 2 + 1
     assert run["metrics"] == json.loads((base / "anneal" / "metrics.json").read_text())
     # The second stage starts from the first stage's selected weights, with its
     # own stage table (learning rate) and overrides (epochs).

@@ -10,7 +10,8 @@ import pytest
 
 from apps import flags as app_flags
 from apps import train
-from keras_glimpse import stages, training
+import keras_glimpse
+from keras_glimpse import registry, reproduce, stages, training
 
 FAST = ["--epochs=1", "--steps_per_epoch=1", "--eval_steps=1", "--batch_size=4", "--verbose=0",
         "--override=training.validation_steps=1", "--override=training.picture_every=0",
@@ -27,32 +28,44 @@ TINY = {
                                          "data.limit=16"],
 }
 
-# (model_dir name, stage, extra flags, init_from flags, parts checked against which run)
-CHAINS = {
-    "patchdrop_digits64": [
-        ("hr", "classifier", [], [], {}),
-        ("lr", "classifier", ["--override=resolution=lr"], ["hr"], {"hr_net": "hr"}),
-        ("pre", "pretrain", [], ["lr"], {"hr_net": "lr", "lr_net": "lr"}),
-        ("ft", "finetune", [], ["pre"], {"hr_net": "pre", "lr_net": "pre", "policy_net": "pre",
-                                         "policy_head": "pre"}),
+# The chains are the presets' own `reproduce.stages` (what apps.reproduce runs);
+# here each stage runs through apps.train, and the parts each stage took from
+# the earlier ones are checked: {stage: {attribute: earlier stage}}.
+CHECKS = {
+    "patchdrop_digits64": {
+        "lr": {"hr_net": "hr"},
+        "pretrain": {"hr_net": "lr", "lr_net": "lr"},
+        "finetune": {"hr_net": "pretrain", "lr_net": "pretrain", "policy_net": "pretrain",
+                     "policy_head": "pretrain"},
         # the parallel layout: the LR classifier from its own run, by part
-        ("ft2", "finetune2stream", [], ["ft", "lr_classifier=lr"],
-         {"hr_net": "ft", "policy_head": "ft", "lr_net": "lr"}),
-    ],
-    "recap_mnist28": [
-        ("pre", "pretrain", [], [], {}),
-        ("agent", "agent", [], ["pre"], {"encoder": "pre", "summarizer": "pre", "gate": "pre",
-                                         "classifier": "pre"}),
-    ],
-    "ordinal_cluttered84": [
-        ("pre", "pretrain", [], [], {}),
-        ("joint", "joint", [], ["pre"], {"embedding": "pre"}),
-    ],
-    "adaglimpse_digits_classification": [
-        ("pre", "pretrain", [], [], {}),
-        ("rl", "rl", [], ["pre"], {"encoder": "pre", "task_head": "pre"}),
-    ],
+        "finetune2stream": {"hr_net": "finetune", "policy_head": "finetune", "lr_net": "lr"},
+    },
+    "recap_mnist28": {"agent": {"encoder": "pretrain", "summarizer": "pretrain",
+                                "gate": "pretrain", "classifier": "pretrain"}},
+    "ordinal_cluttered84": {"joint": {"embedding": "pretrain"}},
+    "adaglimpse_digits_classification": {"rl": {"encoder": "pretrain",
+                                                "task_head": "pretrain"}},
 }
+
+
+def _chain(name):
+    """`[(model_dir name, stage, extra flags, init_from specs, checks)]` from the preset."""
+    chain = []
+    for st in reproduce.stage_plan(name):
+        extra = [f"--override={k}={v}" for k, v in st["overrides"].items()]
+        chain.append((st["name"], st["stage"], extra, st["init_from"],
+                      CHECKS[name].get(st["name"], {})))
+    return chain
+
+
+def test_every_multi_stage_preset_declares_its_chain():
+    for name in keras_glimpse.list_models():
+        builder = registry.get_builder(registry.get_preset(name)["builder"])
+        if getattr(builder, "stage_names", ()) and registry.get_preset(name).get(
+                "training", {}).get("stages"):
+            plan = reproduce.stage_plan(name)
+            assert plan[0]["name"] is not None, f"{name}: no reproduce.stages"
+            assert {s["stage"] for s in plan} <= set(builder.stage_names), name
 
 
 def _run_app(argv):
@@ -77,7 +90,7 @@ def _same(a, b):
 # AdaGlimpse's chain spends ~7 minutes tracing its RL step on 2 cores: make test-slow.
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.slow) if n.startswith("adaglimpse") else n
-    for n in sorted(CHAINS)])
+    for n in sorted(CHECKS)])
 def test_chain_all_stages_through_apps_train(name, tmp_path, monkeypatch):
     built = []
     real_build = training.build_model
@@ -89,7 +102,7 @@ def test_chain_all_stages_through_apps_train(name, tmp_path, monkeypatch):
         return model
 
     monkeypatch.setattr(training, "build_model", spy)
-    for run, stage, extra, init_from, checks in CHAINS[name]:
+    for run, stage, extra, init_from, checks in _chain(name):
         argv = [f"--model={name}", f"--model_dir={tmp_path / run}", f"--stage={stage}", *FAST,
                 *[f"--override={o}" for o in TINY[name]], *extra]
         for spec in init_from:

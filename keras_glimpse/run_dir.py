@@ -135,6 +135,29 @@ def differences(previous, config, keys):
     return out
 
 
+def inherit(previous, config):
+    """Takes the earlier run's `training`/`data` entries and `data_dir` into
+    `config` (in place) wherever this command did not set them itself
+    (`config["explicit"]`), so resuming or continuing without repeating every
+    flag never falls back to the preset's values. Returns what was kept."""
+    explicit = set(config.get("explicit", ()))
+    kept = []
+    for section in ("training", "data"):
+        old, new = previous.get(section) or {}, config.setdefault(section, {})
+        for key in sorted(set(old) | set(new)):
+            if f"{section}.{key}" in explicit or old.get(key) == new.get(key):
+                continue
+            kept.append(f"{section}.{key}={old.get(key)!r} (not {new.get(key)!r})")
+            if key in old:
+                new[key] = old[key]
+            else:
+                new.pop(key)
+    if "data_dir" not in explicit and previous.get("data_dir") != config.get("data_dir"):
+        kept.append(f"data_dir={previous.get('data_dir')!r}")
+        config["data_dir"] = previous.get("data_dir")
+    return kept
+
+
 def is_finished(work_dir):
     """A run that ended: `metrics.json`, or checkpoints with no backup to resume."""
     work_dir = pathlib.Path(work_dir)
@@ -213,6 +236,11 @@ def prepare(config, work_dir, overwrite=False, continue_run=False):
         clear(work_dir)
         return FRESH, previous
     if previous is not None:
+        kept = inherit(previous, config)
+        if kept:
+            logger.warning("%s '%s' with its own settings where this command sets none: %s.",
+                           "Resuming" if mode == RESUME else "Continuing", work_dir,
+                           "; ".join(kept))
         changed = differences(previous, config, ("training", "data", "data_dir", "seed"))
         if changed:
             logger.warning("%s '%s' with changed settings, applied from now on: %s.",

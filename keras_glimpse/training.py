@@ -203,7 +203,18 @@ def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="d
             training[flag] = int(value)
     training.setdefault("epochs", 1)
     training.setdefault("batch_size", 32)
+    # What this command set itself (flags, overrides): a resumed or continued
+    # run keeps its own value of everything else (keras_glimpse.run_dir.prepare).
+    explicit = sorted({f"training.{k}" for k in training_overrides}
+                      | {k for k in overrides if k.startswith("data.")}
+                      | {f"training.{f}" for f, v in (("epochs", epochs),
+                                                      ("batch_size", batch_size),
+                                                      ("steps_per_epoch", steps_per_epoch),
+                                                      ("eval_steps", eval_steps))
+                         if v is not None}
+                      | ({"data_dir"} if data_dir is not None else set()))
     return {
+        "explicit": explicit,
         "model": model,
         "builder": preset["builder"],
         "stage": stage,

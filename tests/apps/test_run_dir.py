@@ -124,6 +124,25 @@ def test_resume_applies_a_changed_learning_rate_and_says_so(toy, tmp_path, monke
     assert json.loads((model_dir / "config.json").read_text())["training"]["learning_rate"] == 0.5
 
 
+def test_continue_keeps_the_runs_own_settings_that_the_command_does_not_set(toy, tmp_path,
+                                                                             caplog):
+    # A run trained with its own learning rate, continued with only
+    # --continue_run --epochs: the preset's rate must not come back.
+    model_dir = tmp_path / "run"
+    training.run_training(_config(model_dir, epochs=1, **{"training.learning_rate": 0.003}),
+                          export=False)
+    with caplog.at_level(logging.WARNING, logger="keras_glimpse"):
+        training.run_training(_config(model_dir, epochs=2), export=False, continue_run=True)
+    with open(model_dir / "history.csv") as f:
+        rates = [float(r["learning_rate"]) for r in csv.DictReader(f)]
+    assert rates == pytest.approx([0.003, 0.003])
+    assert "training.learning_rate=0.003 (not 0.01)" in caplog.text
+    assert json.loads((model_dir / "config.json").read_text())["training"][
+        "learning_rate"] == 0.003
+    # What the command does set still applies (here the number of epochs).
+    assert _epochs(model_dir) == [0, 1]
+
+
 def test_resume_with_a_changed_architecture_is_refused(toy, tmp_path, monkeypatch):
     model_dir = tmp_path / "run"
     _interrupt_at(monkeypatch, 1)

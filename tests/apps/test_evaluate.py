@@ -50,3 +50,17 @@ def test_restore_errors(toy, tmp_path):
     assert model.built or model is not None
     with pytest.raises(FileNotFoundError, match="No checkpoint"):
         training.checkpoint_path(tmp_path, "last")
+
+
+def test_evaluate_shipped_weights_by_name(capsys, tmp_path):
+    """--model=NAME --weights=pretrained: the shipped weights, not an untrained model."""
+    argv = ["--model=ram_mnist28", "--eval_steps=2", "--batch_size=100",
+            "--override=data.source=embedded"]
+    assert _run(evaluate.main, argv + ["--weights=pretrained"]) == 0
+    out = capsys.readouterr().out
+    accuracy = float(next(ln for ln in out.splitlines() if ln.startswith("accuracy")).split()[1])
+    assert accuracy > 0.9, out  # the embedded digits; an untrained model is near 0.1
+    with pytest.raises(ValueError, match="either --model_dir or --model with --weights"):
+        _run(evaluate.main, argv + ["--weights=pretrained", f"--model_dir={tmp_path}"])
+    with pytest.raises(FileNotFoundError):
+        _run(evaluate.main, argv + [f"--weights={tmp_path / 'missing.weights.h5'}"])

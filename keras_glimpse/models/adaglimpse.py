@@ -1,68 +1,24 @@
 """AdaGlimpse: glimpses of arbitrary position and scale chosen by Soft Actor-Critic."""
 
-import collections
 import functools
 import math
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_glimpse import optimizers
 from keras_glimpse.backbones.elastic_vit import VIT_SIZES, ElasticViT
 from keras_glimpse.layers.elastic_glimpse import ElasticGlimpse
 from keras_glimpse.layers.glimpse_actor_critic import STATE_PARTS, GlimpseActorCritic
+from keras_glimpse.models.adaglimpse_schedule import (BACKBONE_TRAINING, PHASES, STAGES,
+                                                      grid_actions, phase_of_epoch,
+                                                      rewards_from_scores)
 from keras_glimpse.models.adaglimpse_tasks import TASKS, reconstruction_score
 from keras_glimpse.models.glimpse_model import GlimpseModel
 from keras_glimpse.objectives import sac
 from keras_glimpse.objectives.reinforce import reduce_loss
 from keras_glimpse.objectives.replay_buffer import ReplayBuffer
 from keras_glimpse.validation import number, positive_int
-
-STAGES = ("rl", "pretrain")
-BACKBONE_TRAINING = ("alternating", "rl_only", "backbone_only")
-
-# The phases of training and what each trains (see `phase_of_epoch`): `trains`
-# is "agent" (SAC on the replay buffer; backbone frozen) or "backbone" (one
-# task-loss step on the glimpses of `policy`; agent frozen), `first_actions`
-# the fixed first glimpses (pretraining starts with the whole image).
-Phase = collections.namedtuple("Phase", ["trains", "policy", "first_actions"])
-PHASES = {
-    "pretrain": Phase("backbone", "random", ((0.0, 0.0, 1.0),)),
-    "rl": Phase("agent", "actor", None),
-    "backbone": Phase("backbone", "actor", None),
-}
-
-
-def phase_of_epoch(epoch, stage="rl", backbone_training="alternating",
-                   freeze_backbone_epochs=10):
-    """The phase (a `PHASES` key) of 0-based `epoch`: the whole schedule.
-
-    `stage="pretrain"`: every epoch is "pretrain". `stage="rl"`: epochs before
-    `freeze_backbone_epochs` are "rl"; then `backbone_training="alternating"`
-    gives "rl" and "backbone" in turn, "rl_only" always "rl",
-    "backbone_only" always "backbone" (from the first epoch).
-    """
-    if stage == "pretrain":
-        return "pretrain"
-    if backbone_training == "backbone_only":
-        return "backbone"
-    if backbone_training == "rl_only" or epoch < freeze_backbone_epochs:
-        return "rl"
-    return "rl" if (epoch - freeze_backbone_epochs) % 2 == 0 else "backbone"
-
-
-def rewards_from_scores(scores, reward_type="diff"):
-    """Rewards from the task scores `S_0..S_T` `(B, T+1)` -> `(B, T)`.
-
-    `"diff"`: `r_t = S_t - S_{t-1}` (telescopes to `S_T - S_0`); `"simple"`: `r_t = S_t`.
-    """
-    if reward_type == "diff":
-        return scores[:, 1:] - scores[:, :-1]
-    if reward_type == "simple":
-        return scores[:, 1:]
-    raise ValueError(f"`reward_type` must be 'diff' or 'simple'; received {reward_type!r}.")
-
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
 class AdaGlimpse(GlimpseModel):
@@ -101,13 +57,7 @@ class AdaGlimpse(GlimpseModel):
       once its max class probability reaches `early_stop_threshold`
       (`avg_glimpses` is reported).
 
-    Documented deviations from the original code: BatchNorm in the agent is
-    LayerNorm; the agent's box coordinates are divided by the image size
-    (the original feeds raw pixels); the evaluation action is
-    `tanh(mu)` instead of the mean of 1000 samples; SAC updates start as soon
-    as the replay buffer is not empty (sampling with replacement), instead of
-    once it holds `rl_batch_size` transitions; the class count is
-    configurable (the original hard-codes 1000); no teacher distillation.
+    Deviations from the original code are listed in `docs/adaglimpse.md`.
 
     Args:
         image_shape: `(H, W, C)`; H and W divisible by `patch_size`.
@@ -250,16 +200,14 @@ class AdaGlimpse(GlimpseModel):
         self.actor = GlimpseActorCritic("actor", hidden_units, action_dim=3,
                                         exclude_inputs=self.exclude_rl_inputs, seed=seeds[0],
                                         name="actor")
-        self.critic1 = GlimpseActorCritic("critic", hidden_units,
-                                          exclude_inputs=self.exclude_rl_inputs, name="critic1")
-        self.critic2 = GlimpseActorCritic("critic", hidden_units,
-                                          exclude_inputs=self.exclude_rl_inputs, name="critic2")
-        self.target_critic1 = GlimpseActorCritic("critic", hidden_units,
-                                                 exclude_inputs=self.exclude_rl_inputs,
-                                                 trainable=False, name="target_critic1")
-        self.target_critic2 = GlimpseActorCritic("critic", hidden_units,
-                                                 exclude_inputs=self.exclude_rl_inputs,
-                                                 trainable=False, name="target_critic2")
+
+        def critic(name, trainable=True):  # twin critics and their Polyak-averaged targets
+            return GlimpseActorCritic("critic", hidden_units, exclude_inputs=self.exclude_rl_inputs,
+                                      trainable=trainable, name=name)
+
+        self.critic1, self.critic2 = critic("critic1"), critic("critic2")
+        self.target_critic1 = critic("target_critic1", trainable=False)
+        self.target_critic2 = critic("target_critic2", trainable=False)
         self.seed_generator = keras.random.SeedGenerator(seeds[1], name="policy_seed")
         self.replay_buffer = None
         self._make_trackers()
@@ -305,10 +253,6 @@ class AdaGlimpse(GlimpseModel):
         h, w, _ = self.image_shape
         return boxes / tf.constant([h, w, h, w], boxes.dtype)
 
-    def task_loss(self, predictions, images, targets):
-        """Per-example backbone loss `(B,)` (MSE over all pixels / CE / pixel CE)."""
-        return self.task_impl.loss(predictions, images, targets)
-
     def _early_stop(self, training):
         """The confidence threshold of evaluation episodes (tasks that stop early)."""
         if training or not self.task_impl.early_stops:
@@ -328,19 +272,6 @@ class AdaGlimpse(GlimpseModel):
         }
         return predictions, state
 
-    def _grid_actions(self, batch):
-        """A fixed lattice of glimpses (baseline): k x k positions, tile-sized."""
-        k = int(math.ceil(math.sqrt(self.num_glimpses)))
-        h, w, _ = self.image_shape
-        d_min = float(self.patch_size * self.grid_size)
-        d_max = min(h, w) * self.max_glimpse_size_ratio
-        side = min(h, w) / k
-        scale = 0.0 if d_max <= d_min else float(np.clip((side - d_min) / (d_max - d_min), 0, 1))
-        pos = np.linspace(0.0, 1.0, k) if k > 1 else np.array([0.5])
-        acts = [(pos[i // k], pos[i % k], scale) for i in range(self.num_glimpses)]
-        acts = tf.constant(np.asarray(acts, "float32"))
-        return [tf.tile(acts[t][None], [batch, 1]) for t in range(self.num_glimpses)]
-
     def _steps(self, images, targets=None, mode="greedy", training=False, policy="actor",
                random_until=None, early_stop=None, first_actions=None):
         """Plays one episode lazily: yields one record per step `t = 0..T`.
@@ -359,7 +290,8 @@ class AdaGlimpse(GlimpseModel):
         patches_list, boxes_list, mask_list = [], [], []
         done = tf.zeros([b], tf.bool)
         taken = tf.zeros([b], tf.float32)
-        grid_actions = self._grid_actions(b) if policy == "grid" else None
+        grid = (grid_actions(b, T, self.image_shape, p, self.grid_size, self.max_glimpse_size_ratio)
+                if policy == "grid" else None)
         for t in range(T + 1):
             n_empty = T - t
             patches = tf.concat(patches_list + [tf.zeros([b, n_empty * g2, p, p, c])], axis=1)
@@ -373,7 +305,7 @@ class AdaGlimpse(GlimpseModel):
             action = box = None
             if t < T:
                 if policy == "grid":
-                    action = grid_actions[t]
+                    action = grid[t]
                 elif first_actions is not None and t < len(first_actions):
                     action = tf.tile(tf.constant([first_actions[t]], tf.float32), [b, 1])
                 else:
@@ -532,16 +464,8 @@ class AdaGlimpse(GlimpseModel):
         self.train_function = dispatch
         return dispatch
 
-    def _targets(self, data):
-        if isinstance(data, (tuple, list)):
-            images = data[0]
-            targets = data[1] if len(data) > 1 else None
-        else:
-            images, targets = data, None
-        return self.check_images(images), targets
-
     def train_step(self, data):
-        images, targets = self._targets(data)
+        images, targets = self.unpack(data)
         phase = PHASES[getattr(self, "_phase", None) or self.current_phase()]
         if phase.trains == "agent":
             return self._rl_step(images, targets)
@@ -557,7 +481,7 @@ class AdaGlimpse(GlimpseModel):
             enc = self.encoder(patches, boxes, mask)
             predictions = self.task_impl.predict(self.task_head, enc["tokens"], mask,
                                                  training=True)
-            per_example = self.task_loss(predictions, images, targets)
+            per_example = self.task_impl.loss(predictions, images, targets)
             loss = reduce_loss(per_example)
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
@@ -585,7 +509,7 @@ class AdaGlimpse(GlimpseModel):
                 self.rl_steps.assign_add(1)
             steps.append(step)
         out = self._episode_output(steps)
-        per_example = self.task_loss(out["predictions"], images, targets)
+        per_example = self.task_impl.loss(out["predictions"], images, targets)
         return self._update_metrics(per_example, out["predictions"], targets, out)
 
     def _transition(self, prev, step):
@@ -627,10 +551,10 @@ class AdaGlimpse(GlimpseModel):
         return self.task_impl.selection_metric
 
     def test_step(self, data):
-        images, targets = self._targets(data)
+        images, targets = self.unpack(data)
         out = self._episode(images, targets, mode="greedy", training=False,
                             early_stop=self._early_stop(training=False))
-        per_example = self.task_loss(out["predictions"], images, targets)
+        per_example = self.task_impl.loss(out["predictions"], images, targets)
         return self._update_metrics(per_example, out["predictions"], targets, out)
 
     # ------------------------------------------------------------ evaluation helpers
@@ -641,40 +565,29 @@ class AdaGlimpse(GlimpseModel):
         return self.task_impl.batch_scores(out, y)
 
     def summarize_scores(self, scores):
-        """Final-step task metric of a policy (`evaluate_policy(dataset, policy,
-        per_example=...)`, policies `"learned"` (the actor; `"actor"` also
-        accepted), `"random"`, `"grid"`).
-
-        A dict with `rmse` (0..255, global over the split) for reconstruction,
-        `accuracy` and `avg_glimpses` for classification, `pixel_accuracy` for
-        segmentation, and `count`. The per-example scores (`per_example=True`)
-        are the final RMSE, 1.0/0.0 for a correct/wrong class, the pixel
-        accuracy, in dataset order, for paired comparisons of two policies.
-        """
+        """Final-step task metric of a policy (`evaluate_policy`; policies
+        `"learned"`, `"random"`, `"grid"`): the task's `summarize` (RMSE on
+        0..255, accuracy and `avg_glimpses`, or pixel accuracy) and `count`.
+        Per-example scores (`per_example=True`) come in dataset order."""
         result = self.task_impl.summarize(scores)
         result["count"] = len(scores.get("score", ()))
         return result
 
+    _config_keys = (
+        "task", "num_classes", "num_glimpses", "grid_size", "patch_size",
+        "max_glimpse_size_ratio", "backbone_size", "decoder_dim", "decoder_depth",
+        "decoder_heads", "hidden_units", "gamma", "tau", "target_entropy", "initial_alpha",
+        "replay_capacity", "rl_batch_size", "init_random_steps", "freeze_backbone_epochs",
+        "backbone_training", "reward_type", "reward_scale", "rl_iters_per_step",
+        "early_stop_threshold", "exclude_rl_inputs", "pixel_mean", "pixel_std", "stage", "seed")
+
     def get_config(self):
         config = super().get_config()
         config.pop("prediction_type", None)
-        config.update(
-            task=self.task, num_classes=self.num_classes, num_glimpses=self.num_glimpses,
-            grid_size=self.grid_size, patch_size=self.patch_size,
-            max_glimpse_size_ratio=self.max_glimpse_size_ratio,
-            backbone_size=self.backbone_size, decoder_dim=self.decoder_dim,
-            decoder_depth=self.decoder_depth, decoder_heads=self.decoder_heads,
-            hidden_units=self.hidden_units, gamma=self.gamma, tau=self.tau,
-            target_entropy=self.target_entropy, initial_alpha=self.initial_alpha,
-            replay_capacity=self.replay_capacity, rl_batch_size=self.rl_batch_size,
-            init_random_steps=self.init_random_steps,
-            freeze_backbone_epochs=self.freeze_backbone_epochs,
-            backbone_training=self.backbone_training, reward_type=self.reward_type,
-            reward_scale=self.reward_scale, rl_iters_per_step=self.rl_iters_per_step,
-            early_stop_threshold=self.early_stop_threshold,
-            exclude_rl_inputs=list(self.exclude_rl_inputs), pixel_mean=self.pixel_mean,
-            pixel_std=self.pixel_std, stage=self.stage, seed=self.seed)
+        config.update({k: getattr(self, k) for k in self._config_keys})
+        config["exclude_rl_inputs"] = list(self.exclude_rl_inputs)
         return config
 
 
-__all__ = ["AdaGlimpse", "reconstruction_score", "rewards_from_scores", "STATE_PARTS"]
+__all__ = ["AdaGlimpse", "PHASES", "phase_of_epoch", "reconstruction_score", "rewards_from_scores",
+           "STATE_PARTS"]

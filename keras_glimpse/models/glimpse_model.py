@@ -194,6 +194,13 @@ class GlimpseModel(keras.Model):
                     )
         return tf.cast(images, self.compute_dtype)
 
+    def unpack(self, data):
+        """`(images, targets)` of a `fit`/`evaluate` batch (`images` checked by
+        `check_images`; `targets` None for an images-only batch)."""
+        if isinstance(data, (tuple, list)):
+            return self.check_images(data[0]), (data[1] if len(data) > 1 else None)
+        return self.check_images(data), None
+
     def build_from_image_shape(self, batch_size=2):
         """Creates all variables by running one greedy rollout on zeros."""
         if not self.built:

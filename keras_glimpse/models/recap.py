@@ -14,61 +14,12 @@ from keras_glimpse.layers.sequence_summarizer import SequenceSummarizer
 from keras_glimpse.layers.value_head import ValueHead
 from keras_glimpse.models.glimpse_model import GlimpseModel, resolve_policy
 from keras_glimpse.objectives import reinforce
+from keras_glimpse.objectives.recap import add_terminal_reward, entropy_weight, step_rewards
 from keras_glimpse.validation import positive_int
 
 STAGES = ("pretrain", "agent")
 MODES = ("greedy", "sample")
 _MASK_VALUE = -1e9
-
-
-# ----------------------------------------------------------------- pure maths
-def step_rewards(cross_entropies, clip=0.1, original_sign=False):
-    """RECAP's per-step confidence rewards from the CE of every prefix.
-
-    `r_0 = 0` and, for `t > 0`, `r_t = clip(CE_{t-1} - CE_t, -clip, clip)`:
-    a step is rewarded when the cross-entropy of the classifier on the glimpses
-    seen so far **falls**. `original_sign=True` uses the original code's
-    `CE_t - CE_{t-1}` (it rewards a rising cross-entropy, contradicting the
-    README's intent; a probable bug, spec section 3.6).
-
-    Args:
-        cross_entropies: `(B, T)` CE of the classifier on the prefix `0..t`.
-        clip: the clamp bound (0.1).
-        original_sign: use the original's (rising-CE) sign.
-
-    Returns:
-        `(B, T)` stop-gradient rewards.
-    """
-    ce = tf.stop_gradient(tf.convert_to_tensor(cross_entropies))
-    delta = ce[:, :-1] - ce[:, 1:]  # CE_{t-1} - CE_t for t = 1..T-1
-    if original_sign:
-        delta = -delta
-    delta = tf.clip_by_value(delta, -clip, clip)
-    return tf.concat([tf.zeros_like(ce[:, :1]), delta], axis=1)
-
-
-def add_terminal_reward(rewards, correct, terminal_reward=2.0):
-    """Adds `+terminal_reward` (correct) or `-terminal_reward` (wrong) to `r_{T-1}`.
-
-    Args:
-        rewards: `(B, T)` step rewards.
-        correct: `(B,)` bool, the final prediction is right.
-        terminal_reward: magnitude of the terminal reward (2 in RECAP).
-
-    Returns:
-        `(B, T)` rewards.
-    """
-    rewards = tf.convert_to_tensor(rewards)
-    sign = tf.where(correct, 1.0, -1.0) * terminal_reward
-    last = tf.one_hot(tf.shape(rewards)[1] - 1, tf.shape(rewards)[1], dtype=rewards.dtype)
-    return rewards + tf.cast(sign, rewards.dtype)[:, None] * last[None, :]
-
-
-def entropy_weight(epoch, epochs, initial=0.03, floor=0.01):
-    """`max(floor, initial * (1 - epoch / epochs))`: RECAP's linear entropy decay."""
-    epoch = tf.cast(epoch, tf.float32)
-    epochs = tf.maximum(tf.cast(epochs, tf.float32), 1.0)
-    return tf.maximum(tf.cast(floor, tf.float32), initial * (1.0 - epoch / epochs))
 
 
 @keras.saving.register_keras_serializable(package="keras_glimpse")
@@ -593,9 +544,8 @@ class RECAP(GlimpseModel):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        x, y = data[0], self._labels(data[1])
-        x = self.check_images(tf.convert_to_tensor(x))
-        return self._stage_train_step(x, y)
+        x, y = self.unpack(data)
+        return self._stage_train_step(x, self._labels(y))
 
     def test_step(self, data):
         x, y = data[0], self._labels(data[1])

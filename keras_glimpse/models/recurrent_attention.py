@@ -186,11 +186,6 @@ class RecurrentAttention(GlimpseModel):
         return self.policy
 
     # ------------------------------------------------------------ one step for both
-    def _unpack(self, data):
-        if isinstance(data, (tuple, list)):
-            return self._images(data[0]), (data[1] if len(data) > 1 else None)
-        return self._images(data), None
-
     def compute_losses(self, images, targets, out):
         """Per-example loss terms of a rollout `out` (a dict holding `total`)."""
         raise NotImplementedError
@@ -201,7 +196,7 @@ class RecurrentAttention(GlimpseModel):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        images, targets = self._unpack(data)
+        images, targets = self.unpack(data)
         with tf.GradientTape() as tape:
             out = self.rollout(images, mode="sample", training=True)
             terms = self.compute_losses(images, targets, out)
@@ -213,7 +208,7 @@ class RecurrentAttention(GlimpseModel):
         return self._update_metrics(terms)
 
     def test_step(self, data):
-        images, targets = self._unpack(data)
+        images, targets = self.unpack(data)
         out = self.rollout(images, mode="greedy", training=False)
         return self._update_metrics(self.compute_losses(images, targets, out))
 

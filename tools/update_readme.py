@@ -83,7 +83,7 @@ def results_table():
                 f"{100 * (1 - b):.2f} % (epoch {e + 1})" if sel["monitor"] == "val_accuracy"
                 else f"{b:.4g} (epoch {e + 1})"
                 for b, e in zip(sel["best_per_seed"], sel["epoch_per_seed"]))
-            measured = f"in progress; best validation error {vals}"
+            measured = f"unfinished (no test number yet); best validation error {vals}"
         mc = " / ".join([_fmt(learned.get("test_" + metric))] + [
             _fmt(learned.get(f"test_{k}_error_percent")) for k in ("mc1", "mc10")])
         ref = paper.get("paper_value", "–")

@@ -93,8 +93,12 @@ def results_table():
             f"{label}: {_fmt(e.get(column))}"
             + (f" (paper {e['paper_value']})" if e.get("paper_value") is not None else "")
             for label, e in r["runs"].items() if label != "learned") or "–"
-        epochs = ", ".join(f"{n} ({(b if b is not None else -1) + 1})" for n, b in zip(
-            learned.get("epochs", []), learned.get("selection", {}).get("epoch_per_seed", [])))
+        # The best epoch counts the epochs of the stages before the last one.
+        before = [sum(st.get("epochs", 0) for st in run.get("stages", [])[:-1])
+                  for run in learned.get("per_seed", [])] or [0]
+        epochs = ", ".join(f"{n} ({(b if b is not None else -1) + 1 + e0})" for n, b, e0 in zip(
+            learned.get("epochs", []), learned.get("selection", {}).get("epoch_per_seed", []),
+            before + [0] * len(learned.get("epochs", []))))
         hours = sum(learned.get("wall_seconds", [])) / 60.0
         curve = f"[png]({r['curve']})" if r.get("curve") else ""
         partial = "" if r.get("complete", True) else " (partial run)"

@@ -203,3 +203,21 @@ stages = [{name = "a", init_from = ["b"]}, {name = "b"}]
 """)
     with pytest.raises(ValueError, match="stage 'a' starts from 'b', which is not an earlier"):
         reproduce.stage_plan("toy_mnist")
+
+
+def test_readme_best_epoch_of_a_staged_run_counts_the_earlier_stages(tmp_path, monkeypatch):
+    path = pathlib.Path(__file__).resolve().parents[2] / "tools" / "update_readme.py"
+    spec = importlib.util.spec_from_file_location("update_readme_stages", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    (tmp_path / "results").mkdir()
+    learned = {"complete": True, "epochs": [260], "wall_seconds": [60.0],
+               "selection": {"monitor": "val_accuracy", "best_per_seed": [0.9],
+                             "epoch_per_seed": [28]},
+               "per_seed": [{"stages": [{"name": "main", "epochs": 200},
+                                        {"name": "anneal", "epochs": 60}]}]}
+    (tmp_path / "results" / "staged.json").write_text(json.dumps(
+        {"model": "staged", "paper": {}, "runs": {"learned": learned}}))
+    monkeypatch.setattr(mod, "ROOT", tmp_path)
+    row = next(line for line in mod.results_table().splitlines() if "`staged`" in line)
+    assert "| 260 (229) |" in row  # epoch 29 of the anneal stage is epoch 229 of the run

@@ -77,7 +77,9 @@ def results_table():
                 "error": "error %, greedy"}.get(measure, metric.replace("_", " "))
         learned = r["runs"].get("learned", {})
         measured = f"{_fmt(learned.get(column))} ({what})"
-        if not learned.get("complete", True):
+        if not learned.get("complete", True) and learned.get(column):
+            measured += " after the first stage(s) only"
+        elif not learned.get("complete", True):
             sel = learned["selection"]
             vals = ", ".join(
                 f"{100 * (1 - b):.2f} % (epoch {e + 1})" if sel["monitor"] == "val_accuracy"

@@ -366,8 +366,8 @@ class PatchDrop(GlimpseModel):
         return logs
 
     def _unpack(self, data):
-        x, y = data[0], data[1]
-        return self.check_images(x), tf.reshape(tf.cast(y, tf.int32), [-1])
+        images, y = self.unpack(data)
+        return images, tf.reshape(tf.cast(y, tf.int32), [-1])
 
     def _apply(self, tape, loss, variables):
         grads = tape.gradient(loss, variables)

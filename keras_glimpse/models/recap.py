@@ -548,7 +548,8 @@ class RECAP(GlimpseModel):
         return self._stage_train_step(x, self._labels(y))
 
     def test_step(self, data):
-        x, y = data[0], self._labels(data[1])
+        x, y = self.unpack(data)
+        y = self._labels(y)
         logits = self(x, training=False)
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
         self._trackers["loss"].update_state(ce)

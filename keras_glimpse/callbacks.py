@@ -383,6 +383,19 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
                     {"epoch": self._current_epoch, "batch": self._last_batch_seen})
 
 
+class OnFirstEpochEnd(keras.callbacks.Callback):
+    """Calls `fn()` once, when the first epoch of this `fit` ends."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self._fn = fn
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._fn is not None:
+            fn, self._fn = self._fn, None
+            fn()
+
+
 class SetLearningRate(keras.callbacks.Callback):
     """Sets the optimizer's learning rate when training starts, after the
     backup is restored (a resumed run's restored rate would otherwise win

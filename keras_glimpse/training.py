@@ -450,17 +450,23 @@ def _train_locked(config, strategy, chief, work_dir, export, overwrite, continue
         if mode == run_dir.CONTINUE:
             _load_with_optimizer(model, work_dir / "checkpoints" / "last.keras")
             callbacks_lib.PlateauSchedule.reset_stop(work_dir / SCHEDULE_STATE)
-    write_config(config, work_dir)  # only now: data and model exist
+    # config.json only once data and model exist; a resumed or continued run's
+    # only once its first epoch ends, so a command stopped before then leaves
+    # the run's recorded settings as they were.
+    if mode in (run_dir.FRESH, run_dir.EVALUATE):
+        write_config(config, work_dir)
     monitor, mode_ = selection(model, validation)
-    learning_rate = None
-    if previous is not None and not fresh:
-        old = previous.get("training", {}).get("learning_rate")
-        if old is not None and old != training.get("learning_rate"):
-            learning_rate = training.get("learning_rate")
+    changed = run_dir.differences(previous, config, ("training",)) if (
+        previous is not None and not fresh) else []
+    # A changed rate is set over the restored optimizer's.
+    learning_rate = training.get("learning_rate") if any(
+        d.startswith("training.learning_rate:") for d in changed) else None
     pictures = next(iter(val_ds if val_ds is not None else train_ds))[0][:8]
     callbacks = make_callbacks(work_dir, chief=chief, verbose=config.get("verbose", 2),
                                monitor=monitor, mode=mode_, training=training,
                                picture_images=np.asarray(pictures), learning_rate=learning_rate)
+    if mode in (run_dir.RESUME, run_dir.CONTINUE):
+        callbacks.append(callbacks_lib.OnFirstEpochEnd(lambda: write_config(config, work_dir)))
     start = time.time()
     try:
         history = _NoHistory() if mode == run_dir.EVALUATE else model.fit(train_ds, epochs=int(training["epochs"]), steps_per_epoch=steps,

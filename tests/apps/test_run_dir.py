@@ -235,3 +235,24 @@ def test_app_reports_refusal_as_one_line(toy, tmp_path, trained_dir):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
     assert len(errors) == 1 and "finished run" in errors[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_continue_stopped_before_its_first_epoch_leaves_the_runs_config(toy, tmp_path,
+                                                                        monkeypatch):
+    # --continue_run with new settings, killed before an epoch ends: the
+    # finished run's config.json still records what it was trained with, so
+    # the next plain --continue_run does not pick up settings never used.
+    model_dir = tmp_path / "run"
+    training.run_training(_config(model_dir), export=False)
+    before = (model_dir / "config.json").read_text()
+    on_epoch_end = callbacks_lib.EpochTimer.on_epoch_end
+    _interrupt_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        training.run_training(_config(model_dir, epochs=3, **{"training.learning_rate": 0.5}),
+                              export=False, continue_run=True)
+    assert (model_dir / "config.json").read_text() == before
+    monkeypatch.setattr(callbacks_lib.EpochTimer, "on_epoch_end", on_epoch_end)
+    training.run_training(_config(model_dir, epochs=2, **{"training.learning_rate": 0.5}),
+                          export=False, continue_run=True)
+    recorded = json.loads((model_dir / "config.json").read_text())["training"]
+    assert recorded["learning_rate"] == 0.5 and recorded["epochs"] == 2

@@ -10,7 +10,8 @@ import sys
 import warnings
 
 # Errors a user can fix from the message alone.
-USER_ERRORS = (ValueError, LookupError, TypeError, FileNotFoundError, PermissionError)
+USER_ERRORS = (ValueError, LookupError, TypeError, FileNotFoundError, FileExistsError,
+               NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def configure():

@@ -68,6 +68,25 @@ def test_export_never_destroys_a_model_dir_or_other_files(toy, trained_dir, tmp_
     assert afile.read_text() == "keep me"
 
 
+def test_refused_destination_is_one_error_line_from_the_app(toy, trained_dir, tmp_path,
+                                                            capsys, monkeypatch):
+    # What a user sees: `ERROR: ...` and exit status 2, not a FileExistsError traceback.
+    from apps import quiet
+
+    monkeypatch.delenv("KERAS_GLIMPSE_TRACEBACK", raising=False)
+    model_dir, _ = trained_dir
+    afile = tmp_path / "notes.txt"
+    afile.write_text("keep me")
+    app_flags.FLAGS(["export", f"--model_dir={model_dir}", f"--export_dir={afile}"])
+    try:
+        assert quiet.wrap(export.main)([]) == 2
+    finally:
+        app_flags.FLAGS.unparse_flags()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ERROR: Export destination") and "notes.txt" in err[0]
+    assert afile.read_text() == "keep me"
+
+
 def test_replacing_an_export_needs_overwrite(toy, trained_dir, tmp_path):
     model_dir, _ = trained_dir
     dest = tmp_path / "e"

@@ -296,7 +296,8 @@ def test_registry_presets_build():
     import keras_glimpse
 
     for name, shape, out in [("ram_mnist28", (28, 28, 1), (1, 10)),
-                             ("uram_c10", (32, 32, 3), (1, 32, 32, 3))]:
+                             ("uram_c10", (32, 32, 3), (1, 32, 32, 3)),
+                             ("uram_mnist28", (28, 28, 1), (1, 28, 28, 1))]:
         model = keras_glimpse.build(name, compile=False)
         assert model(tf.zeros((1,) + shape)).shape == out
     model = keras_glimpse.build("ram_cluttered100", compile=False, hidden_units=16)

@@ -6,6 +6,10 @@ return the prediction **and the glimpse trajectory**:
 - `serve(images)`: one deterministic rollout (greedy / mean action).
 - `sample(images)`: `num_samples` stochastic rollouts; predictions averaged
   (log-probabilities for classifiers), trajectories stacked on a leading axis.
+- `serve_early_exit(images, stop_threshold)` (models with
+  `supports_early_exit`, e.g. RAM): the greedy rollout that stops each image
+  once its top class probability reaches `stop_threshold`, with
+  `glimpses_used` per image (`keras_glimpse.early_exit`).
 
 The model must follow the `GlimpseModel` contract (`export_outputs`). Both
 this function and Keras' own `model.export(path)` (overridden by
@@ -63,6 +67,10 @@ def make_archive(model, num_samples=10):
         "sample",
         lambda images: model.export_outputs(images, mode="sample", num_samples=int(num_samples)),
         input_signature=[spec])
+    if getattr(model, "supports_early_exit", False):
+        archive.add_endpoint(
+            "serve_early_exit", model.export_early_exit,
+            input_signature=[spec, tf.TensorSpec((), tf.float32, name="stop_threshold")])
     return archive
 
 

@@ -257,6 +257,20 @@ class GlimpseModel(keras.Model):
             result[k] = unstack(out[k])
         return result
 
+    # Models whose `rollout` takes `stop_threshold` (keras_glimpse.early_exit);
+    # their export gains a `serve_early_exit(images, stop_threshold)` endpoint.
+    supports_early_exit = False
+
+    def export_early_exit(self, images, stop_threshold):
+        """Tensors of the `serve_early_exit` endpoint: the greedy rollout that
+        stops each image once its top class probability reaches
+        `stop_threshold`, with `glimpses_used` per image."""
+        images = self.check_finite(self.check_images(images))
+        tf.debugging.assert_greater(stop_threshold, 0.0, "stop_threshold must be in (0, 1]")
+        tf.debugging.assert_less_equal(stop_threshold, 1.0, "stop_threshold must be in (0, 1]")
+        out = self.rollout(images, mode="greedy", training=False, stop_threshold=stop_threshold)
+        return {k: out[k] for k in ("predictions", "glimpses_used") + tuple(self.trajectory_keys)}
+
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None,
                num_samples=10, **kwargs):
         """Keras' `model.export`, with the glimpse trajectory.

@@ -9,6 +9,7 @@ shares with URAM are in `keras_glimpse.models.recurrent_attention`.
 import keras
 import tensorflow as tf
 
+from keras_glimpse import early_exit
 from keras_glimpse.layers.value_head import ValueHead
 from keras_glimpse.validation import integer, number
 from keras_glimpse.objectives import reinforce
@@ -137,6 +138,7 @@ class RAM(RecurrentAttention):
 
     centre_start = True
     zero_mean_init = True
+    supports_early_exit = True
     STARTS = ("centre", "random")
 
     def __init__(self, image_shape=(28, 28, 1), num_glimpses=6, glimpse_size=8, num_scales=1,
@@ -166,11 +168,46 @@ class RAM(RecurrentAttention):
     def selection_metric(self):
         return "accuracy", "max"  # greedy accuracy in test_step
 
-    def rollout(self, images, mode="greedy", training=False, policy=None):
+    def rollout(self, images, mode="greedy", training=False, policy=None, stop_threshold=None):
+        """The glimpse trajectory and prediction of `images` (see the class
+        docstring). With `stop_threshold` p (inference only), an image stops
+        once the classifier's probability of its top class, read after each
+        glimpse, reaches p: `predictions` are its logits then, `glimpses_used`
+        `(B,)` says how many glimpses it took, and the loop ends when every
+        image has stopped (`keras_glimpse.early_exit`). The classifier is
+        trained on the last state only, so earlier reads are its zero-shot
+        guesses: measure the accuracy cost (`benchmarks/early_exit.py`)."""
+        if stop_threshold is not None:
+            return self._early_exit_rollout(images, mode, policy, training, stop_threshold)
         out = self._glimpse_loop(images, mode, policy, training)
         out.pop("extras")
         out["predictions"] = self.classifier(out["hidden_states"][:, -1])
         return out
+
+    def _early_exit_rollout(self, images, mode, policy, training, stop_threshold):
+        if training:
+            raise ValueError("`stop_threshold` is for inference; call rollout(..., "
+                             "training=False) (training always runs every glimpse).")
+        if not tf.is_tensor(stop_threshold):
+            stop_threshold = early_exit.check_threshold(stop_threshold)
+        if mode not in ("greedy", "sample"):
+            raise ValueError(f"`mode` must be 'greedy' or 'sample'; received mode={mode!r}.")
+        policy = self.resolve_policy(policy)
+        images = tf.ensure_shape(self._images(images), (None,) + tuple(self.image_shape))
+        batch = tf.shape(images)[0]
+        zeros = tf.zeros(tf.stack([batch, 2]), images.dtype)
+
+        def step(t, carry):
+            loc, states = carry
+            h, states = self._glimpse_step(images, loc, states, training=False)
+            head = self.location_head(h, mode=mode)
+            carry = (self._next_location(head, policy, batch, zeros), states)
+            return carry, self.classifier(h), {"locations": loc}
+
+        carry = (self._first_location(images, mode, policy), self.core.get_initial_state(batch))
+        out = early_exit.early_exit_loop(step, carry, self.num_glimpses, stop_threshold)
+        return {"predictions": out["logits"], "locations": out["locations"],
+                "glimpses_used": out["glimpses_used"], "steps_run": out["steps_run"]}
 
     _metric_terms = ("total", "reward", "reward", "baseline")  # accuracy = reward
 

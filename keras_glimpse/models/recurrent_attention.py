@@ -130,6 +130,26 @@ class RecurrentAttention(GlimpseModel):
         return keras.random.uniform(tf.stack([batch, 2]), minval=-1.0, maxval=1.0,
                                     seed=self.seed_generator)
 
+    def _glimpse_step(self, images, loc, states, training):
+        """One glimpse: retina at `loc` -> glimpse network -> core; `(h, states)`."""
+        g = self.glimpse_network(self._sense(images, loc), loc)
+        return self.core(g, states, training=training)
+
+    def _next_location(self, head, policy, batch, zeros):
+        if policy == "learned":
+            return head["action"]
+        if policy == "random":
+            return self._random_locations(batch)
+        return zeros
+
+    def _first_location(self, images, mode, policy):
+        batch = tf.shape(images)[0]
+        zeros = tf.zeros(tf.stack([batch, 2]), images.dtype)
+        if policy == "center" or (policy == "learned"
+                                  and (mode == "greedy" or self.centre_start)):
+            return zeros
+        return self._random_locations(batch)
+
     def _glimpse_loop(self, images, mode, policy, training, step_fn=None):
         """Runs T glimpses; returns the stacked per-step tensors."""
         if mode not in _MODES:
@@ -140,18 +160,12 @@ class RecurrentAttention(GlimpseModel):
         images = tf.ensure_shape(images, (None,) + tuple(self.image_shape))
         batch = tf.shape(images)[0]
         zeros = tf.zeros(tf.stack([batch, 2]), images.dtype)
-        if policy == "center" or (policy == "learned"
-                                  and (mode == "greedy" or self.centre_start)):
-            loc = zeros
-        else:
-            loc = self._random_locations(batch)
+        loc = self._first_location(images, mode, policy)
         states = self.core.get_initial_state(batch)
         locations, hidden, log_probs, baselines, extras = [], [], [], [], []
         for t in range(self.num_glimpses):
             locations.append(loc)
-            glimpses = self._sense(images, loc)
-            g = self.glimpse_network(glimpses, loc)
-            h, states = self.core(g, states, training=training)
+            h, states = self._glimpse_step(images, loc, states, training)
             hidden.append(h)
             if step_fn is not None:
                 extras.append(step_fn(h))
@@ -161,12 +175,7 @@ class RecurrentAttention(GlimpseModel):
             head = self.location_head(h_sg, mode=mode)
             baselines.append(self.baseline(h_sg))
             log_probs.append(head["log_prob"])
-            if policy == "learned":
-                loc = head["action"]
-            elif policy == "random":
-                loc = self._random_locations(batch)
-            else:
-                loc = zeros
+            loc = self._next_location(head, policy, batch, zeros)
         if log_probs:
             log_probs = tf.stack(log_probs, axis=1)
             baselines = tf.stack(baselines, axis=1)

@@ -21,7 +21,7 @@ def main(argv):
     if FLAGS.data_dir is not None:
         config["data_dir"] = FLAGS.data_dir
     if FLAGS.batch_size is not None:
-        config["training"]["batch_size"] = FLAGS.batch_size
+        config["training"]["batch_size"] = training.count_flag("batch_size", FLAGS.batch_size)
     result = training.evaluate_model(model, config, eval_steps=FLAGS.eval_steps)
     print(training.format_metrics(result, config.get("paper")))
     return 0

@@ -20,11 +20,12 @@ def main(argv):
     del argv
     from keras_glimpse import training, viz
 
+    num_images = training.count_flag("num_images", FLAGS.num_images)
     model, config = training.restore_model(FLAGS.model_dir, FLAGS.model, FLAGS.checkpoint,
                                            overrides(), weights=FLAGS.weights)
     if FLAGS.data_dir is not None:
         config["data_dir"] = FLAGS.data_dir
-    config["training"]["batch_size"] = FLAGS.num_images
+    config["training"]["batch_size"] = num_images
     images, labels = next(iter(training.make_data(config, "test")))
     out_dir = FLAGS.out_dir or os.path.join(FLAGS.model_dir or ".", "viz")
     os.makedirs(out_dir, exist_ok=True)

@@ -64,6 +64,9 @@ class RunLock:
         self.held = False
 
     def acquire(self):
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise RunDirError(f"--model_dir '{self.path.parent}' is a file, not a folder; "
+                              "choose a folder for the run.")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         me = f"{os.getpid()} {socket.gethostname()}"
         for _ in range(2):

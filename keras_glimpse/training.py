@@ -197,10 +197,7 @@ def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="d
     for flag, value in (("epochs", epochs), ("batch_size", batch_size),
                         ("steps_per_epoch", steps_per_epoch), ("eval_steps", eval_steps)):
         if value is not None:
-            if int(value) < 1:
-                raise ValueError(f"--{flag} must be at least 1 (there is nothing to do with "
-                                 f"{value}); omit it for the preset's default.")
-            training[flag] = int(value)
+            training[flag] = count_flag(flag, value)
     training.setdefault("epochs", 1)
     training.setdefault("batch_size", 32)
     # What this command set itself (flags, overrides): a resumed or continued
@@ -577,6 +574,15 @@ def restore_model(model_dir=None, model=None, checkpoint="best", overrides=None,
     return built, config
 
 
+def count_flag(flag, value):
+    """`int(value)` for a count flag (`--epochs`, `--eval_steps`, ...), or a
+    one-line ValueError naming the flag when it is below 1."""
+    if int(value) < 1:
+        raise ValueError(f"--{flag} must be at least 1 (there is nothing to do with "
+                         f"{value}); omit it for the default.")
+    return int(value)
+
+
 def evaluate_model(model, config, eval_steps=None, monte_carlo=(1, 10)):
     """Keras metrics on the test split plus Monte Carlo accuracy for classifiers.
 
@@ -585,7 +591,8 @@ def evaluate_model(model, config, eval_steps=None, monte_carlo=(1, 10)):
         preset's paper number under `paper_<metric>` when it has one.
     """
     test_ds = make_data(config, "test")
-    steps = eval_steps if eval_steps is not None else config["training"].get("eval_steps")
+    steps = (count_flag("eval_steps", eval_steps) if eval_steps is not None
+             else config["training"].get("eval_steps"))
     result = {}
     if model.compiled:
         result.update({k: float(v) for k, v in

@@ -64,3 +64,14 @@ def test_evaluate_shipped_weights_by_name(capsys, tmp_path):
         _run(evaluate.main, argv + ["--weights=pretrained", f"--model_dir={tmp_path}"])
     with pytest.raises(FileNotFoundError):
         _run(evaluate.main, argv + [f"--weights={tmp_path / 'missing.weights.h5'}"])
+
+
+def test_evaluate_and_visualize_refuse_counts_meaning_nothing(toy, trained_dir):
+    # apps.evaluate --eval_steps=0 reported a Monte Carlo error of 100 % and exit 0.
+    from apps import visualize
+
+    model_dir, _ = trained_dir
+    for main, flag in [(evaluate.main, "--eval_steps=0"), (evaluate.main, "--batch_size=0"),
+                       (visualize.main, "--num_images=0")]:
+        with pytest.raises(ValueError, match=f"{flag.split('=')[0]} must be at least 1"):
+            _run(main, [f"--model_dir={model_dir}", flag])

@@ -256,3 +256,11 @@ def test_continue_stopped_before_its_first_epoch_leaves_the_runs_config(toy, tmp
                           export=False, continue_run=True)
     recorded = json.loads((model_dir / "config.json").read_text())["training"]
     assert recorded["learning_rate"] == 0.5 and recorded["epochs"] == 2
+
+
+def test_model_dir_that_is_a_file_is_one_clear_error(toy, tmp_path):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("keep me")
+    with pytest.raises(run_dir.RunDirError, match="is a file, not a folder"):
+        training.run_training(_config(afile), export=False)
+    assert afile.read_text() == "keep me"

@@ -59,6 +59,12 @@ def _fmt(stats, digits=2):
     return text
 
 
+def _target(target):
+    if target is None:
+        return "–"
+    return target if isinstance(target, str) else f"≤ {target}"
+
+
 def results_table():
     """One row per results/*.json: measured vs paper, baselines, budget."""
     rows = ["| preset | measured (test, paper's protocol) | greedy / M=1 / M=10 | paper | target "
@@ -76,7 +82,8 @@ def results_table():
         what = {"mc1_error": "error %, one sampled rollout",
                 "error": "error %, greedy"}.get(measure, metric.replace("_", " "))
         learned = r["runs"].get("learned", {})
-        measured = f"{_fmt(learned.get(column))} ({what})"
+        digits = 2 if ("error" in column or "accuracy" in column) else 4  # % vs MSE-like
+        measured = f"{_fmt(learned.get(column), digits)} ({what})"
         if not learned.get("complete", True) and learned.get(column):
             measured += " after the first stage(s) only"
         elif not learned.get("complete", True):
@@ -86,13 +93,13 @@ def results_table():
                 else f"{b:.4g} (epoch {e + 1})"
                 for b, e in zip(sel["best_per_seed"], sel["epoch_per_seed"]))
             measured = f"unfinished (no test number yet); best validation error {vals}"
-        mc = " / ".join([_fmt(learned.get("test_" + metric))] + [
+        mc = " / ".join([_fmt(learned.get("test_" + metric), digits)] + [
             _fmt(learned.get(f"test_{k}_error_percent")) for k in ("mc1", "mc10")])
         ref = paper.get("paper_value", "–")
         target = r.get("target")
         met = {True: " ✅", False: " ❌"}.get(r.get("met"), "")
         base = "; ".join(
-            f"{label}: {_fmt(e.get(column))}"
+            f"{label}: {_fmt(e.get(column), digits)}"
             + (f" (paper {e['paper_value']})" if e.get("paper_value") is not None else "")
             for label, e in r["runs"].items() if label != "learned") or "–"
         # The best epoch counts the epochs of the stages before the last one.
@@ -105,7 +112,7 @@ def results_table():
         curve = f"[png]({r['curve']})" if r.get("curve") else ""
         partial = "" if r.get("complete", True) else " (partial run)"
         rows.append(f"| `{r['model']}`{partial} | {measured}{met} | {mc} | {ref} | "
-                    f"{'≤ ' + str(target) if target is not None else '–'} | "
+                    f"{_target(target)} | "
                     f"{base} | {epochs} | {hours:.0f} min | {curve} |")
     if not paths:
         rows.append("| (none yet) | | | | | | | | |")

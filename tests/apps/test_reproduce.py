@@ -221,3 +221,21 @@ def test_readme_best_epoch_of_a_staged_run_counts_the_earlier_stages(tmp_path, m
     monkeypatch.setattr(mod, "ROOT", tmp_path)
     row = next(line for line in mod.results_table().splitlines() if "`staged`" in line)
     assert "| 260 (229) |" in row  # epoch 29 of the anneal stage is epoch 229 of the run
+
+
+def test_without_a_paper_number_the_target_is_to_beat_the_named_baseline(reproduced, tmp_path):
+    # URAM has no published number: reproduce.beats names the same-budget
+    # baseline the learned policy must beat (lower is better here).
+    root, result, mp = reproduced
+    text = PRESETS.replace("paper_value = 50.0\npaper_target = 99.0\n", "") + \
+        'beats = "small core"\n'
+    try:
+        install_toy(mp, tmp_path, text=text)
+        saved = reproduce.reproduce("toy_mnist", seeds=(0, 1), runs_dir=root / "runs",
+                                    results_dir=tmp_path / "results", report_only=True)
+    finally:
+        install_toy(mp, root, text=PRESETS)
+    learned = saved["runs"]["learned"]["test_test_error"]["mean"]
+    rival = saved["runs"]["small core"]["test_test_error"]["mean"]
+    assert learned != rival and saved["target"] == "below small core"
+    assert saved["met"] is (learned < rival)

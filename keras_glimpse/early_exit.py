@@ -30,6 +30,16 @@ def check_threshold(stop_threshold):
     return value
 
 
+def resolve_threshold(stop_threshold, training=False):
+    """The threshold of a `rollout(..., stop_threshold=p)` call: a checked
+    float (a tensor is passed through, as from a SavedModel signature), or a
+    one-line ValueError (also when `training`: training runs every glimpse)."""
+    if training:
+        raise ValueError("`stop_threshold` is for inference; call rollout(..., "
+                         "training=False) (training always runs every glimpse).")
+    return stop_threshold if tf.is_tensor(stop_threshold) else check_threshold(stop_threshold)
+
+
 def early_exit_loop(step, carry, num_steps, stop_threshold):
     """Runs `step` until every image is confident or `num_steps` glimpses are used.
 

@@ -104,3 +104,46 @@ def test_savedmodel_serve_early_exit_matches_the_model(tmp_path):
         np.testing.assert_array_equal(got["glimpses_used"], want["glimpses_used"])
     with pytest.raises(tf.errors.InvalidArgumentError, match="stop_threshold"):
         loaded.serve_early_exit(tf.constant(x), tf.constant(0.0))
+
+
+def _adaglimpse(**kw):
+    from keras_glimpse.models.adaglimpse import AdaGlimpse
+
+    model = AdaGlimpse(image_shape=(16, 16, 1), num_glimpses=3, grid_size=1, patch_size=8,
+                       backbone_size="tiny", decoder_dim=16, decoder_depth=1, decoder_heads=2,
+                       hidden_units=16, rl_batch_size=4, replay_capacity=32,
+                       init_random_steps=0, task="classification", num_classes=3, seed=0, **kw)
+    model.build_from_image_shape()
+    return model
+
+
+def test_adaglimpse_threshold_one_is_the_full_episode_and_images_stop_when_sure():
+    model = _adaglimpse()
+    x = np.random.default_rng(3).uniform(size=(4, 16, 16, 1)).astype("float32")
+    for policy in ("learned", "grid"):
+        full = model.rollout(x, policy=policy, return_steps=True)
+        early = model.rollout(x, policy=policy, stop_threshold=1.0)
+        np.testing.assert_allclose(early["predictions"], full["predictions"], atol=1e-5)
+        np.testing.assert_allclose(early["boxes"], full["boxes"], atol=1e-4)
+        assert early["glimpses_used"].numpy().tolist() == [3] * 4
+    # step_predictions[t] is the prediction after t glimpses (t = 0..T).
+    top = tf.reduce_max(tf.nn.softmax(full["step_predictions"][1:]), -1).numpy().T  # (B, T)
+    threshold = float(np.median(top))
+    want = [int(np.argmax(r >= threshold)) + 1 if (r >= threshold).any() else 3 for r in top]
+    out = model.rollout(x, policy="grid", stop_threshold=threshold)
+    assert out["glimpses_used"].numpy().tolist() == want
+    for i, n in enumerate(want):
+        np.testing.assert_allclose(out["predictions"][i], full["step_predictions"][n, i],
+                                   atol=1e-5)
+
+
+def test_adaglimpse_early_exit_needs_a_classifier():
+    from keras_glimpse.models.adaglimpse import AdaGlimpse
+
+    model = AdaGlimpse(image_shape=(16, 16, 1), num_glimpses=2, grid_size=1, patch_size=8,
+                       backbone_size="tiny", decoder_dim=16, decoder_depth=1, decoder_heads=2,
+                       hidden_units=16, seed=0)
+    model.build_from_image_shape()
+    assert not model.supports_early_exit
+    with pytest.raises(ValueError, match="needs a classifier"):
+        model.rollout(np.zeros((1, 16, 16, 1), "float32"), stop_threshold=0.5)

@@ -6,13 +6,14 @@ import math
 import keras
 import tensorflow as tf
 
-from keras_glimpse import optimizers
+from keras_glimpse import early_exit, optimizers
 from keras_glimpse.backbones.elastic_vit import VIT_SIZES, ElasticViT
 from keras_glimpse.layers.elastic_glimpse import ElasticGlimpse
 from keras_glimpse.layers.glimpse_actor_critic import STATE_PARTS, GlimpseActorCritic
 from keras_glimpse.models.adaglimpse_schedule import (BACKBONE_TRAINING, PHASES, STAGES,
                                                       grid_actions, phase_of_epoch,
                                                       rewards_from_scores)
+from keras_glimpse.models.adaglimpse_early_exit import early_exit_episode
 from keras_glimpse.models.adaglimpse_tasks import TASKS, reconstruction_score
 from keras_glimpse.models.glimpse_model import GlimpseModel
 from keras_glimpse.objectives import sac
@@ -361,13 +362,18 @@ class AdaGlimpse(GlimpseModel):
 
     # "learned" is the SAC actor ("actor", its former name, is still accepted).
     supported_policies = ("learned", "random", "grid")
+    supports_early_exit = property(lambda self: self.task == "classification")
 
     def rollout(self, images, mode="greedy", training=False, policy=None, targets=None,
-                return_steps=False):
+                return_steps=False, stop_threshold=None):
+        """One episode; `stop_threshold`: see `adaglimpse_early_exit`."""
         if mode not in ("greedy", "sample"):
             raise ValueError(f"`mode` must be 'greedy' or 'sample'; received mode={mode!r}.")
         policy = self.resolve_policy(policy)
         images = tf.cast(images, self.compute_dtype)
+        if stop_threshold is not None:
+            return early_exit_episode(
+                self, images, early_exit.resolve_threshold(stop_threshold, training), mode, policy)
         out = self._episode(images, targets, mode=mode, training=training, policy=policy,
                             early_stop=self._early_stop(training), return_steps=return_steps)
         out.pop("final_state")
@@ -589,5 +595,5 @@ class AdaGlimpse(GlimpseModel):
         return config
 
 
-__all__ = ["AdaGlimpse", "PHASES", "phase_of_epoch", "reconstruction_score", "rewards_from_scores",
-           "STATE_PARTS"]
+__all__ = ["AdaGlimpse", "PHASES", "phase_of_epoch", "reconstruction_score",
+           "rewards_from_scores", "STATE_PARTS"]

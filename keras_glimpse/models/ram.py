@@ -185,11 +185,7 @@ class RAM(RecurrentAttention):
         return out
 
     def _early_exit_rollout(self, images, mode, policy, training, stop_threshold):
-        if training:
-            raise ValueError("`stop_threshold` is for inference; call rollout(..., "
-                             "training=False) (training always runs every glimpse).")
-        if not tf.is_tensor(stop_threshold):
-            stop_threshold = early_exit.check_threshold(stop_threshold)
+        stop_threshold = early_exit.resolve_threshold(stop_threshold, training)
         if mode not in ("greedy", "sample"):
             raise ValueError(f"`mode` must be 'greedy' or 'sample'; received mode={mode!r}.")
         policy = self.resolve_policy(policy)

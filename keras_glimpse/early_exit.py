@@ -9,7 +9,8 @@ runs fewer steps, and a single image (the exported `serve_early_exit`
 endpoint with a batch of one) runs exactly the glimpses it uses.
 
 `early_exit_loop` is the one piece every method shares; a method supplies
-`step(t, carry) -> (carry, logits, record)`, one glimpse for the whole batch.
+`step(t, carry, index) -> (carry, logits, record)`, one glimpse for the
+images still looking (`index`: their rows in the batch).
 The loop is a `tf.while_loop`, so it runs the same eagerly, in a
 `tf.function` and in a SavedModel.
 """
@@ -43,23 +44,28 @@ def resolve_threshold(stop_threshold, training=False):
 def early_exit_loop(step, carry, num_steps, stop_threshold):
     """Runs `step` until every image is confident or `num_steps` glimpses are used.
 
+    Each step computes only the images still looking: their rows of the carry
+    are gathered, stepped and scattered back, so a batch's cost per step falls
+    with the number of images still active, and the loop ends when none is.
+
     Args:
-        step: `step(t, carry) -> (carry, logits, record)` for the whole batch:
-            `carry` a nest of `(B, ...)` tensors (the recurrent state and the
-            next location), `logits` `(B, K)` the prediction after glimpse
-            `t`, `record` a dict of `(B, ...)` tensors to keep per step
-            (e.g. the glimpse's location).
-        carry: the initial carry.
+        step: `step(t, carry, index) -> (carry, logits, record)`: one glimpse
+            for the images `index` (int32 `(K,)`, their rows in the batch;
+            gather the images with it): `carry` a nest of `(K, ...)` tensors
+            (the recurrent state and the next location), `logits` `(K, C)`
+            the prediction after glimpse `t`, `record` a dict of `(K, ...)`
+            tensors to keep per step (e.g. the glimpse's location).
+        carry: the initial carry, a nest of `(B, ...)` tensors.
         num_steps: T, the most glimpses an image may use (a Python int).
         stop_threshold: probability p (float or scalar tensor) at which an
             image stops.
 
     Returns:
-        dict: `logits` `(B, K)` each image's prediction when it stopped,
+        dict: `logits` `(B, C)` each image's prediction when it stopped,
         `glimpses_used` `(B,)` int32 in `[1, T]`, `steps_run` the number of
         loop iterations (the batch's largest `glimpses_used`), and each
         `record` key stacked to `(B, T, ...)`; the entries after an image
-        stopped repeat its last glimpse's (its carry is frozen).
+        stopped repeat its last glimpse's.
     """
     if not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"`num_steps` must be a positive int; received {num_steps!r}.")
@@ -69,29 +75,34 @@ def early_exit_loop(step, carry, num_steps, stop_threshold):
         return tf.reduce_max(tf.nn.softmax(tf.cast(logits, tf.float32)), -1) >= threshold
 
     # Every image takes the first glimpse; its outputs give the loop's shapes.
-    carry, logits, record = step(tf.constant(0), carry)
+    batch = tf.shape(tf.nest.flatten(carry)[0])[0]
+    carry, logits, record = step(tf.constant(0), carry, tf.range(batch))
     done = confident(logits)
     used = tf.ones_like(done, tf.int32)
     arrays = {k: tf.TensorArray(v.dtype, size=0, dynamic_size=True,
-                                 element_shape=v.shape).write(0, v)
+                                element_shape=v.shape).write(0, v)
               for k, v in record.items()}
 
-    def cond(t, carry, logits, done, used, arrays):
+    def cond(t, carry, logits, done, used, record, arrays):
         return tf.logical_not(tf.reduce_all(done))
 
-    def body(t, carry, logits, done, used, arrays):
-        new_carry, new_logits, record = step(t, carry)
-        active = tf.logical_not(done)
-        carry = tf.nest.map_structure(lambda new, old: _where(active, new, old), new_carry,
-                                      carry)
-        logits = _where(active, new_logits, logits)
-        used = used + tf.cast(active, tf.int32)
-        done = tf.logical_or(done, confident(new_logits))
+    def body(t, carry, logits, done, used, record, arrays):
+        index = tf.cast(tf.where(tf.logical_not(done))[:, 0], tf.int32)
+        rows = index[:, None]
+        sub = tf.nest.map_structure(lambda x: tf.gather(x, index), carry)
+        sub, sub_logits, sub_record = step(t, sub, index)
+        carry = tf.nest.map_structure(
+            lambda full, part: tf.tensor_scatter_nd_update(full, rows, part), carry, sub)
+        logits = tf.tensor_scatter_nd_update(logits, rows, sub_logits)
+        used = tf.tensor_scatter_nd_add(used, rows, tf.ones_like(index))
+        done = tf.tensor_scatter_nd_update(done, rows, confident(sub_logits))
+        record = {k: tf.tensor_scatter_nd_update(record[k], rows, sub_record[k])
+                  for k in record}
         arrays = {k: arrays[k].write(t, record[k]) for k in arrays}
-        return t + 1, carry, logits, done, used, arrays
+        return t + 1, carry, logits, done, used, record, arrays
 
-    t, carry, logits, done, used, arrays = tf.while_loop(
-        cond, body, (tf.constant(1), carry, logits, done, used, arrays),
+    t, carry, logits, done, used, record, arrays = tf.while_loop(
+        cond, body, (tf.constant(1), carry, logits, done, used, record, arrays),
         maximum_iterations=num_steps - 1)
     out = {"logits": logits, "glimpses_used": used, "steps_run": t}
     for k, ta in arrays.items():
@@ -99,12 +110,6 @@ def early_exit_loop(step, carry, num_steps, stop_threshold):
         ran = tf.transpose(stacked, [1, 0] + list(range(2, stacked.shape.rank)))
         out[k] = _pad_steps(ran, used, num_steps)
     return out
-
-
-def _where(active, new, old):
-    mask = tf.reshape(active, tf.concat([tf.shape(active), tf.ones([tf.rank(new) - 1],
-                                                                  tf.int32)], 0))
-    return tf.where(mask, new, old)
 
 
 def _pad_steps(ran, used, num_steps):

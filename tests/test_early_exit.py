@@ -13,16 +13,18 @@ from keras_glimpse.models.ram import RAM
 def _counting_step(confidence_at):
     """A fake method: image i becomes confident (logit 10 on class 0) at step
     `confidence_at[i]`; records the step index as its 'location'."""
-    calls = []
+    calls, seen = [], []
     conf = tf.constant(confidence_at, tf.int32)
 
-    def step(t, carry):
+    def step(t, carry, index):
         calls.append(1)
-        hit = tf.cast(t >= conf, tf.float32)
+        seen.append(index)
+        hit = tf.cast(t >= tf.gather(conf, index), tf.float32)
         logits = tf.stack([10.0 * hit, tf.zeros_like(hit)], axis=1)
         carry = carry + 1.0  # counts how often each image's carry advanced
-        return carry, logits, {"where": tf.fill(tf.shape(conf), tf.cast(t, tf.float32))}
+        return carry, logits, {"where": tf.fill(tf.shape(index), tf.cast(t, tf.float32))}
 
+    step.seen = seen
     return step, calls
 
 
@@ -30,6 +32,8 @@ def test_each_image_stops_at_its_confident_step_and_the_loop_ends_early():
     step, _ = _counting_step([0, 2, 1])
     out = early_exit.early_exit_loop(step, tf.zeros(3), num_steps=6, stop_threshold=0.9)
     assert out["glimpses_used"].numpy().tolist() == [1, 3, 2]
+    # Each step computes only the images still looking (eager: one call per step).
+    assert [s.numpy().tolist() for s in step.seen] == [[0, 1, 2], [1, 2], [1]]
     assert int(out["steps_run"]) == 3  # not 6: every image had stopped
     # Records after an image stopped repeat its last glimpse's.
     np.testing.assert_array_equal(out["where"].numpy(), [[0] * 6, [0, 1, 2, 2, 2, 2],

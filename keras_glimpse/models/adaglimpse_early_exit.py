@@ -45,15 +45,16 @@ def early_exit_episode(model, images, stop_threshold, mode="greedy", policy="lea
     grid = (tf.stack(grid_actions(b, T, model.image_shape, p, model.grid_size,
                                   model.max_glimpse_size_ratio)) if policy == "grid" else None)
 
-    def step(t, carry):
+    def step(t, carry, index):  # the images `index` still looking
         patches, boxes, mask, state = carry
         if policy == "grid":
-            action = tf.gather(grid, t)
+            action = tf.gather(tf.gather(grid, t), index)
         elif policy == "random":
-            action = keras.random.uniform([b, 3], seed=model.seed_generator)
+            action = keras.random.uniform(tf.stack([tf.shape(index)[0], 3]),
+                                          seed=model.seed_generator)
         else:
             action = model.actor(state, mode="sample" if mode == "sample" else "greedy")["action"]
-        new_patches, new_boxes = model.sensor(images, action)
+        new_patches, new_boxes = model.sensor(tf.gather(images, index), action)
         fill = tf.equal(slots, t)  # (T*G^2,)
         patches = tf.where(fill[None, :, None, None, None], tf.tile(new_patches, [1, T, 1, 1, 1]),
                            patches)

@@ -191,14 +191,14 @@ class RAM(RecurrentAttention):
         policy = self.resolve_policy(policy)
         images = tf.ensure_shape(self._images(images), (None,) + tuple(self.image_shape))
         batch = tf.shape(images)[0]
-        zeros = tf.zeros(tf.stack([batch, 2]), images.dtype)
 
-        def step(t, carry):
+        def step(t, carry, index):  # the images `index` still looking
             loc, states = carry
-            h, states = self._glimpse_step(images, loc, states, training=False)
+            h, states = self._glimpse_step(tf.gather(images, index), loc, states, False)
             head = self.location_head(h, mode=mode)
-            carry = (self._next_location(head, policy, batch, zeros), states)
-            return carry, self.classifier(h), {"locations": loc}
+            n = tf.shape(index)[0]
+            next_loc = self._next_location(head, policy, n, tf.zeros(tf.stack([n, 2])))
+            return (next_loc, states), self.classifier(h), {"locations": loc}
 
         carry = (self._first_location(images, mode, policy), self.core.get_initial_state(batch))
         out = early_exit.early_exit_loop(step, carry, self.num_glimpses, stop_threshold)

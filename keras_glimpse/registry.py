@@ -29,6 +29,12 @@ learning_rate = 3e-4
 epochs = 5
 [ram_cluttered60.reproduce]           # what apps.reproduce runs beside the preset
 baselines = [{label = "random glimpses", overrides = {policy = "random"}, paper_value = 14.4}]
+
+[ram_cluttered60_small]
+extends = "ram_cluttered60"           # that preset's tables, with these keys over them
+description = "..."
+[ram_cluttered60_small.model]
+hidden_units = 128                    # every other model argument as in ram_cluttered60
 ```
 """
 
@@ -54,7 +60,7 @@ BUILDERS = {
 _PRESET_KEYS = {
     "builder", "description", "paper", "paper_metric", "paper_value",
     "paper_table", "paper_setting", "paper_target", "model", "data", "training",
-    "reproduce",
+    "reproduce", "extends",
 }
 
 
@@ -95,9 +101,11 @@ def _validate(name, preset, path):
     where = f"{path} [{name}]"
     if not isinstance(preset, dict):
         raise PresetError(f"{where}: a preset must be a table, got {preset!r}.")
-    if "builder" not in preset:
+    if "builder" not in preset and "extends" not in preset:
         raise PresetError(f"{where}: missing key 'builder' (one of {sorted(BUILDERS)}).")
-    if preset["builder"] not in BUILDERS:
+    if "extends" in preset and not isinstance(preset["extends"], str):
+        raise PresetError(f"{where}: key 'extends' must name another preset.")
+    if "builder" in preset and preset["builder"] not in BUILDERS:
         raise PresetError(
             f"{where}: key 'builder' = {preset['builder']!r} is unknown; "
             f"expected one of {sorted(BUILDERS)}."
@@ -136,7 +144,36 @@ def _load_all():
                 preset["name"] = name
                 preset["source"] = str(path)
                 presets[name] = preset
-    return presets
+    return {name: _resolve_extends(name, presets) for name in presets}
+
+
+def _merge(base, child):
+    """`child` over `base`: tables merged key by key, any other value replaced."""
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _resolve_extends(name, presets, seen=()):
+    """Preset `name` with `extends = "other"` resolved: the other preset's
+    tables with this one's keys over them (its own `name` and `source`)."""
+    preset = presets[name]
+    base = preset.get("extends")
+    if base is None:
+        return preset
+    where = f"{preset['source']} [{name}]"
+    if base not in presets:
+        raise PresetError(f"{where}: extends unknown preset {base!r}.")
+    if base in seen or base == name:
+        raise PresetError(f"{where}: 'extends' forms a cycle ({' -> '.join(seen + (name, base))}).")
+    merged = _merge(_resolve_extends(base, presets, seen + (name,)),
+                    {k: v for k, v in preset.items() if k != "extends"})
+    merged["extends"] = base
+    return merged
 
 
 def list_models():

@@ -130,3 +130,31 @@ def test_a_preset_name_defined_twice_in_one_folder_is_an_error(monkeypatch, tmp_
     monkeypatch.setenv("KERAS_GLIMPSE_REGISTRY", str(folder))
     with pytest.raises(registry.PresetError, match=r"'twin' is defined twice.*a\.toml.*b\.toml"):
         registry.list_models()
+
+
+def test_extends_takes_the_other_presets_tables_with_its_own_keys_over_them(monkeypatch,
+                                                                             tmp_path):
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "p.toml").write_text(
+        '[base]\nbuilder = "ram"\ndescription = "base"\n[base.model]\nnum_glimpses = 6\n'
+        'glimpse_size = 8\n[base.training]\nepochs = 5\n[base.training.stages.a]\nepochs = 2\n'
+        'learning_rate = 0.1\n'
+        '[child]\nextends = "base"\ndescription = "child"\n[child.model]\nglimpse_size = 4\n'
+        '[child.training.stages.a]\nepochs = 3\n'
+        '[grandchild]\nextends = "child"\n[grandchild.training]\nepochs = 9\n')
+    monkeypatch.setenv("KERAS_GLIMPSE_REGISTRY", str(folder))
+    child = registry.get_preset("child")
+    assert child["builder"] == "ram" and child["description"] == "child"
+    assert child["model"] == {"num_glimpses": 6, "glimpse_size": 4}
+    assert child["training"] == {"epochs": 5, "stages": {"a": {"epochs": 3,
+                                                               "learning_rate": 0.1}}}
+    grand = registry.get_preset("grandchild")
+    assert grand["model"]["glimpse_size"] == 4 and grand["training"]["epochs"] == 9
+    assert registry.get_preset("base")["model"]["glimpse_size"] == 8  # base untouched
+    (folder / "p.toml").write_text('[a]\nextends = "b"\n[b]\nextends = "a"\n')
+    with pytest.raises(registry.PresetError, match="cycle"):
+        registry.list_models()
+    (folder / "p.toml").write_text('[a]\nextends = "nope"\n')
+    with pytest.raises(registry.PresetError, match="unknown preset 'nope'"):
+        registry.list_models()

@@ -6,6 +6,8 @@
   (`keras.applications`), PatchDrop's 224 px classifiers and 56 px policy.
 - `keras_glimpse.backbones.elastic_vit`: AdaGlimpse's elastic ViT (import it
   from its module).
+- `keras_glimpse.backbones.sparse_patch_vit.SparsePatchViT`: the sparse
+  PatchDrop classifier, a ViT over the kept patches only.
 """
 
 from keras_glimpse.backbones.cifar_resnet import CifarResNet

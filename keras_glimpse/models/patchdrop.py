@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras_glimpse import optimizers
 from keras_glimpse.backbones.cifar_resnet import CifarResNet
 from keras_glimpse.backbones.resnet import ResNet
+from keras_glimpse.backbones.sparse_patch_vit import SparsePatchViT
 from keras_glimpse.layers.bernoulli_patch_head import BernoulliPatchHead
 from keras_glimpse.layers.patch_mask import PatchMask
 from keras_glimpse.models.glimpse_model import GlimpseModel
@@ -40,12 +41,19 @@ def distinct_policies(actions):
 
 
 def _make_backbone(spec, num_classes, input_shape, synchronized_bn, cifar_widths, name,
-                   weights=None):
+                   weights=None, grid_size=4):
+    if str(spec).startswith("vit_") and num_classes is not None and weights is None:
+        # Sparse PatchDrop: a patch-token classifier that computes only the kept patches.
+        net = SparsePatchViT(num_classes, input_shape, grid_size=grid_size,
+                             size=str(spec)[len("vit_"):], name=name)
+        net.build()
+        return net
     match = _BACKBONE_RE.match(str(spec))
     if match is None:
         raise ValueError(
             f"Unknown backbone {spec!r}; use 'cifar_resnet<6n+2>' (e.g. cifar_resnet32, "
-            "cifar_resnet8) or 'resnet<10|18|34|50>'.")
+            "cifar_resnet8), 'resnet<10|18|34|50>' or, for the HR classifier only, "
+            "'vit_<tiny|small|base>' (sparse: only the kept patches are computed).")
     family, depth = match.group(1), int(match.group(2))
     if family == "cifar_resnet":
         if weights is not None:
@@ -124,7 +132,11 @@ class PatchDrop(GlimpseModel):
             stage trains (and predicts with).
         grid_size: G, patches per side (4 in the paper).
         lr_factor: f, the LR view is `x[:, ::f, ::f]` (4: 32->8, 224->56).
-        hr_backbone: `"cifar_resnet32"`, `"resnet34"`, `"resnet50"`, ...
+        hr_backbone: `"cifar_resnet32"`, `"resnet34"`, `"resnet50"`, ... or
+            `"vit_tiny"` / `"vit_small"`: the sparse variant (`SparsePatchViT`),
+            whose classifier embeds and attends to the kept patches only, so
+            its cost falls with the patches kept (the ResNets see the
+            zero-filled image at full cost).
         lr_backbone: backbone of the LR classifier (default: `hr_backbone`).
         policy_backbone: backbone of the policy (`"cifar_resnet8"`,
             `"resnet18"`, ...).
@@ -222,7 +234,7 @@ class PatchDrop(GlimpseModel):
         self.patch_mask.build((None,) + self.image_shape)
         self.hr_net = _make_backbone(hr_backbone, num_classes, self.image_shape,
                                      self.synchronized_bn, self.cifar_widths, "hr_classifier",
-                                     weights=hr_backbone_weights)
+                                     weights=hr_backbone_weights, grid_size=grid_size)
         self.lr_net = _make_backbone(lr_backbone or hr_backbone, num_classes, lr_shape,
                                      self.synchronized_bn, self.cifar_widths, "lr_classifier")
         self.policy_net = _make_backbone(policy_backbone, None, lr_shape,
@@ -299,7 +311,10 @@ class PatchDrop(GlimpseModel):
         return dict(out, action=tf.stop_gradient(action), greedy=tf.stop_gradient(greedy))
 
     def _classify(self, images, lr, actions, training):
-        logits = self.hr_net(self.patch_mask(images, actions), training=training)
+        if getattr(self.hr_net, "takes_actions", False):  # sparse: only kept patches computed
+            logits = self.hr_net(images, actions, training=training)
+        else:
+            logits = self.hr_net(self.patch_mask(images, actions), training=training)
         if self.stage == "finetune2stream":
             logits = logits + tf.stop_gradient(self.lr_net(lr, training=False))
         return logits

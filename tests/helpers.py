@@ -91,6 +91,10 @@ def assert_export_roundtrip(model, images, num_samples=3, atol=1e-4):
         loaded = tf.saved_model.load(path)
         served = loaded.signatures["serve"](images=images)
         sampled = loaded.signatures["sample"](images=images)
+        if getattr(model, "supports_early_exit", False):  # p = 1: the full greedy rollout
+            early = loaded.serve_early_exit(images, tf.constant(1.0))
+            np.testing.assert_allclose(np.asarray(early["predictions"]),
+                                       np.asarray(expected["predictions"]), atol=atol, rtol=1e-4)
     for k, v in expected.items():
         np.testing.assert_allclose(np.asarray(served[k]), np.asarray(v), atol=atol, rtol=1e-4)
     b = images.shape[0]

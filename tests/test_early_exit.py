@@ -151,3 +151,12 @@ def test_adaglimpse_early_exit_needs_a_classifier():
     assert not model.supports_early_exit
     with pytest.raises(ValueError, match="needs a classifier"):
         model.rollout(np.zeros((1, 16, 16, 1), "float32"), stop_threshold=0.5)
+
+
+@pytest.mark.slow  # an AdaGlimpse export traces for minutes on 2 cores
+def test_adaglimpse_classifier_exports_serve_early_exit():
+    from helpers import assert_export_roundtrip
+
+    model = _adaglimpse()
+    x = np.random.default_rng(4).uniform(size=(2, 16, 16, 1)).astype("float32")
+    assert_export_roundtrip(model, x, num_samples=2)  # checks serve_early_exit at p = 1

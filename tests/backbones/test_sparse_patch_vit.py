@@ -45,18 +45,21 @@ def test_bad_shapes_are_refused():
         SparsePatchViT(10, (30, 30, 1), grid_size=4)
 
 
-def test_sparse_patchdrop_finetune_step_trains_the_vit_and_the_policy():
+def test_sparse_patchdrop_finetune_step_trains_the_vit_through_the_kept_patches():
+    # The classifier's cross-entropy reaches every ViT weight through the kept
+    # patches. (Whether the policy moves depends on the self-critical advantage,
+    # zero when sampled and greedy masks score alike: tests/objectives covers it.)
+    import keras
+
     import keras_glimpse
 
+    keras.utils.set_random_seed(0)
     model = keras_glimpse.build("patchdrop_digits64_sparse", compile=False, seed=0)
     model.compile(optimizer="adam")
     x = np.random.default_rng(2).uniform(size=(4, 64, 64, 1)).astype("float32")
     y = np.array([0, 1, 2, 3])
     before = [v.numpy().copy() for v in model.hr_net.trainable_variables]
-    policy = [v.numpy().copy() for v in model.policy_net.trainable_variables]
     model.train_on_batch(x, y)
     assert all(not np.allclose(a, v.numpy()) for a, v in
                zip(before, model.hr_net.trainable_variables))
-    assert any(not np.allclose(a, v.numpy())
-               for a, v in zip(policy, model.policy_net.trainable_variables))
     assert model.rollout(x)["predictions"].shape == (4, 10)

@@ -76,6 +76,17 @@ def timed(run, steps, warmup=0):
             "steps_per_s": steps / seconds}
 
 
+def median_ms(fn, repeats=20):
+    """Median wall milliseconds of `fn()` (its result read back) after one untimed call."""
+    fn().numpy()  # trace
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn().numpy()
+        times.append(1000 * (time.perf_counter() - start))
+    return sorted(times)[len(times) // 2]
+
+
 def fit_steps(model, dataset):
     """`run(n)` for `timed`: one `model.fit` epoch of `n` steps on `dataset` (repeated)."""
     return lambda n: model.fit(dataset, steps_per_epoch=n, epochs=1, verbose=0)

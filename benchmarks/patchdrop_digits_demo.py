@@ -24,6 +24,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_GLIMPSE_OFFLINE", "1")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import harness  # noqa: E402  (benchmarks/ is not a package)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -66,14 +68,8 @@ def classifier_latency_ms(model, images, fractions=(0.25, 0.5, 1.0), batch=64, r
         for i in range(batch):
             actions[i, rng.choice(n, size=k, replace=False)] = 1.0
         actions = tf.constant(actions)
-        fn = tf.function(lambda: model._classify(x, lr, actions, training=False))
-        fn()  # trace
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn().numpy()
-            times.append(1000 * (time.perf_counter() - t))
-        out[f"{int(100 * f)}%"] = float(np.median(times))
+        fn = tf.function(lambda a=actions: model._classify(x, lr, a, training=False))
+        out[f"{int(100 * f)}%"] = harness.median_ms(fn, repeats)
     return out
 
 

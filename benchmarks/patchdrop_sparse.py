@@ -14,19 +14,10 @@ Variants run one after the other in one process; rerun to see the drift.
 
 import argparse
 import os
-import time
+import sys
 
-
-def _latency_ms(fn, repeats):
-    import numpy as np
-
-    fn()  # trace
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn().numpy()
-        times.append(1000 * (time.perf_counter() - start))
-    return float(np.median(times))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402  (benchmarks/ is not a package)
 
 
 def bench(preset, batch, repeats, fractions=(0.25, 0.5, 1.0)):
@@ -51,7 +42,7 @@ def bench(preset, batch, repeats, fractions=(0.25, 0.5, 1.0)):
             actions = tf.constant(actions)
             lr = model.low_resolution(x)
             fn = tf.function(lambda x=x, lr=lr, a=actions: model._classify(x, lr, a, False))
-            row[f"ms_b{b}"] = _latency_ms(fn, repeats)
+            row[f"ms_b{b}"] = harness.median_ms(fn, repeats)
         report = flops.count(model, patches_kept=k)
         row["classifier_mmacs"] = report.per_image.get("hr_classifier", float("nan")) / 1e6
         row["total_mmacs"] = report.per_image_macs / 1e6

@@ -106,6 +106,11 @@ KERAS = ("import numpy as np, keras, keras_glimpse; "
          "m = keras_glimpse.build('ram_mnist28'); x = np.zeros((1, 28, 28, 1), np.float32); ")
 
 
+def _train(name, group, *flags, **kw):
+    """A case of `apps.train` into a fresh `{tmp}/r` with the tiny run's flags."""
+    return Case(name, group, ["apps.train", "--model_dir={tmp}/r", *flags] + APP_RUN, **kw)
+
+
 def cases():
     P = ["run/checkpoints/best.keras", "run/metrics.json", "run/config.json"]
     return [
@@ -151,30 +156,22 @@ def cases():
               "--epochs=2", "--steps_per_epoch=2", "--eval_steps=1", "--verbose=0"],
              expect="ok", run=True, needs=["flag:continue_run"]),
         # 3. data files
-        Case("mnist.npz with float images in [0, 1]", "data",
-             ["apps.train", "--model_dir={tmp}/r", "--data_dir={data}"] + APP_RUN,
-             keyword="uint8", setup=lambda t: _write_npz(
+        _train("mnist.npz with float images in [0, 1]", "data", "--data_dir={data}",
+               keyword="uint8", setup=lambda t: _write_npz(
                  t, x_train=lambda x: (x / 255.0).astype(np.float32))),
-        Case("mnist.npz with label -1", "data",
-             ["apps.train", "--model_dir={tmp}/r", "--data_dir={data}"] + APP_RUN,
-             keyword="label", setup=lambda t: _write_npz(
+        _train("mnist.npz with label -1", "data", "--data_dir={data}",
+               keyword="label", setup=lambda t: _write_npz(
                  t, y_train=lambda y: np.where(np.arange(len(y)) == 0, -1, y).astype(np.int64))),
-        Case("mnist.npz with labels 0..10", "data",
-             ["apps.train", "--model_dir={tmp}/r", "--data_dir={data}"] + APP_RUN,
-             keyword="label", setup=lambda t: _write_npz(t, y_test=lambda y: (y % 11).astype(
-                 np.uint8) * 0 + 10)),
-        Case("mnist.npz with images of the wrong size", "data",
-             ["apps.train", "--model_dir={tmp}/r", "--data_dir={data}"] + APP_RUN,
-             keyword="shape", setup=lambda t: _write_npz(t, x_train=lambda x: x[:, :20, :20])),
-        Case("mnist.npz with fewer labels than images", "data",
-             ["apps.train", "--model_dir={tmp}/r", "--data_dir={data}"] + APP_RUN,
-             keyword="y_train", setup=lambda t: _write_npz(t, y_train=lambda y: y[:10])),
-        Case("mnist.npz of random bytes", "data",
-             ["apps.train", "--model_dir={tmp}/r", "--data_dir={data}"] + APP_RUN,
-             keyword="npz", setup=_random_bytes_npz),
-        Case("data_dir that does not exist", "data",
-             ["apps.train", "--model_dir={tmp}/r", "--data_dir={tmp}/nothere"] + APP_RUN,
-             keyword="nothere"),
+        _train("mnist.npz with labels 0..10", "data", "--data_dir={data}",
+               keyword="label", setup=lambda t: _write_npz(t, y_test=lambda y: np.full_like(y, 10))),
+        _train("mnist.npz with images of the wrong size", "data", "--data_dir={data}",
+               keyword="shape", setup=lambda t: _write_npz(t, x_train=lambda x: x[:, :20, :20])),
+        _train("mnist.npz with fewer labels than images", "data", "--data_dir={data}",
+               keyword="y_train", setup=lambda t: _write_npz(t, y_train=lambda y: y[:10])),
+        _train("mnist.npz of random bytes", "data", "--data_dir={data}",
+               keyword="npz", setup=_random_bytes_npz),
+        _train("data_dir that does not exist", "data", "--data_dir={tmp}/nothere",
+               keyword="nothere"),
         # 4. flags meaning nothing to do, or misspelled
         Case("--steps_per_epoch=0", "flags",
              ["apps.train", "--model_dir={tmp}/r", "--model=ram_mnist28", "--epochs=1",
@@ -185,27 +182,21 @@ def cases():
         Case("--epochs=-3", "flags",
              ["apps.train", "--model_dir={tmp}/r", "--model=ram_mnist28", "--epochs=-3",
               "--verbose=0"], keyword="epochs"),
-        Case("--batch_size=0", "flags",
-             ["apps.train", "--model_dir={tmp}/r", "--batch_size=0"] + APP_RUN,
-             keyword="batch_size"),
+        _train("--batch_size=0", "flags", "--batch_size=0",
+               keyword="batch_size"),
         Case("--eval_steps=0 (evaluate)", "flags",
              ["apps.evaluate", "--model_dir={run}", "--eval_steps=0"], keyword="eval_steps",
              run=True),
-        Case("misspelled training override", "flags",
-             ["apps.train", "--model_dir={tmp}/r", "--override=training.learnin_rate=0.1"]
-             + APP_RUN, keyword="learnin_rate"),
-        Case("misspelled data override", "flags",
-             ["apps.train", "--model_dir={tmp}/r", "--override=data.imag_size=40"] + APP_RUN,
-             keyword="imag_size"),
-        Case("misspelled model argument", "flags",
-             ["apps.train", "--model_dir={tmp}/r", "--override=num_glimpse=3"] + APP_RUN,
-             keyword="num_glimpse"),
-        Case("override without '='", "flags",
-             ["apps.train", "--model_dir={tmp}/r", "--override=num_glimpses"] + APP_RUN,
-             keyword="num_glimpses"),
-        Case("override with a wrong type", "flags",
-             ["apps.train", "--model_dir={tmp}/r", "--override=num_glimpses=many"] + APP_RUN,
-             keyword="num_glimpses"),
+        _train("misspelled training override", "flags", "--override=training.learnin_rate=0.1",
+               keyword="learnin_rate"),
+        _train("misspelled data override", "flags", "--override=data.imag_size=40",
+               keyword="imag_size"),
+        _train("misspelled model argument", "flags", "--override=num_glimpse=3",
+               keyword="num_glimpse"),
+        _train("override without '='", "flags", "--override=num_glimpses",
+               keyword="num_glimpses"),
+        _train("override with a wrong type", "flags", "--override=num_glimpses=many",
+               keyword="num_glimpses"),
         Case("misspelled model name", "flags",
              ["apps.train", "--model=ram_mnsit28", "--model_dir={tmp}/r"] + TINY,
              keyword="ram_mnist28"),
@@ -213,11 +204,9 @@ def cases():
              ["apps.train"] + APP_RUN, keyword="model_dir"),
         Case("train without --model", "flags",
              ["apps.train", "--model_dir={tmp}/r"] + TINY, keyword="model"),
-        Case("unknown stage", "flags",
-             ["apps.train", "--model_dir={tmp}/r", "--stage=bogus"] + APP_RUN, keyword="bogus"),
-        Case("init_from a missing path", "flags",
-             ["apps.train", "--model_dir={tmp}/r", "--init_from={tmp}/nope.keras"] + APP_RUN,
-             keyword="nope", needs=["flag:init_from"]),
+        _train("unknown stage", "flags", "--stage=bogus", keyword="bogus"),
+        _train("init_from a missing path", "flags", "--init_from={tmp}/nope.keras",
+               keyword="nope", needs=["flag:init_from"]),
         Case("reproduce with empty --seeds", "flags",
              ["apps.reproduce", "--model=ram_mnist28", "--seeds=", "--runs_dir={tmp}/runs",
               "--results_dir={tmp}/res"], keyword="seeds", needs=["app:reproduce"]),

@@ -91,23 +91,30 @@ def clutter_batch(digits, seed, image_size=64, clutter_count=4, clutter_size=6):
         digits = digits[..., 0]
     batch = tf.shape(digits)[0]
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4, alg="philox")
-    canvas = tf.zeros((batch, s, s), tf.float32)
-    if clutter_count > 0:
-        k = int(clutter_count)
-        sources = _randint((batch, k), seeds[0], batch)
-        crops = _randint((batch, k, 2), seeds[1], DIGIT_SIZE - c)
-        pastes = _randint((batch, k, 2), seeds[2], s - c)
-        offs = tf.range(c, dtype=tf.int32)
-        for j in range(k):  # a static loop over fragments, vectorised over the batch
-            src = tf.gather(digits, sources[:, j])  # (B, 28, 28)
-            r = crops[:, j, 0:1] + offs[None, :]  # (B, c)
-            q = crops[:, j, 1:2] + offs[None, :]
-            frag = tf.gather(src, r, axis=1, batch_dims=1)
-            frag = tf.gather(frag, q, axis=2, batch_dims=1)  # (B, c, c)
-            canvas = _paste(canvas, frag, pastes[:, j])
+    k = int(clutter_count)
+    sources = _randint((batch, k), seeds[0], batch)
+    crops = _randint((batch, k, 2), seeds[1], DIGIT_SIZE - c)
+    pastes = _randint((batch, k, 2), seeds[2], s - c)
     origins = _randint((batch, 2), seeds[3], s - DIGIT_SIZE)
-    canvas = _paste(canvas, digits, origins)
+    # The draws above run as plain TF ops; the composition below is one
+    # XLA-compiled function (about 5x less CPU than TF's gather kernels; the
+    # input pipeline shares the cores with the training step). Exact either way.
+    canvas = _compose(digits, sources, crops, pastes, origins, s, c)
     return canvas[..., None], origins
+
+
+@tf.function(jit_compile=True)  # shapes stay static: the fragment loop needs k
+def _compose(digits, sources, crops, pastes, origins, image_size, clutter_size):
+    """Fragments (in order, each overwriting), then the digit, on zero canvases."""
+    batch = tf.shape(digits)[0]
+    canvas = tf.zeros(tf.stack([batch, image_size, image_size]), tf.float32)
+    offs = tf.range(clutter_size, dtype=tf.int32)
+    for j in range(sources.shape[1]):  # a static loop over fragments, vectorised over the batch
+        src = tf.gather(digits, sources[:, j])  # (B, 28, 28)
+        frag = tf.gather(src, crops[:, j, 0:1] + offs[None, :], axis=1, batch_dims=1)
+        frag = tf.gather(frag, crops[:, j, 1:2] + offs[None, :], axis=2, batch_dims=1)
+        canvas = _paste(canvas, frag, pastes[:, j])  # (B, c, c) at the paste origin
+    return _paste(canvas, digits, origins)
 
 
 def _load_split(split, data_dir, source, limit):
@@ -171,7 +178,7 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, img_size=64, clutter_
                                 drop_remainder=drop_remainder)
     if img_size == DIGIT_SIZE:
         return batched((images, labels), shuffle=shuffle, repeat=repeat,
-                       map_fn=lambda x, y: (x[..., None], y))
+                       batch_map_fn=lambda x, y: (x[..., None], y))  # per batch: cheap
 
     def compose(batch, seed_pair):
         x, y = batch

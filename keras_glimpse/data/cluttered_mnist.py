@@ -32,6 +32,7 @@ disjoint train and test digits by that loader).
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse.data import canvas as canvas_lib
 from keras_glimpse.data import pipeline
 
 DIGIT_SIZE = 28
@@ -82,52 +83,14 @@ def compose_canvases(digits, clutter_sources, seed, image_size=60, num_clutter=4
         if not translated:  # a centred digit: a plain pad, nothing to scatter
             lo = (s - d) // 2
             return tf.pad(digits, [[0, 0], [lo, s - d - lo], [lo, s - d - lo]])[..., None], offsets
-        return _paste(digits, offsets, s)[..., None], offsets
+        return canvas_lib.paste(digits, offsets, s)[..., None], offsets
     # Where each piece is cut from its source digit, and where it goes.
     src = tf.random.stateless_uniform((batch, k, 2), seeds[1], minval=0, maxval=d - c + 1,
                                       dtype=tf.int32)
     dst = tf.random.stateless_uniform((batch, k, 2), seeds[2], minval=0, maxval=s - c + 1,
                                       dtype=tf.int32)
-    canvas = _paste_with_clutter(digits, offsets, clutter_sources, src, dst, s, c)
+    canvas = canvas_lib.paste_with_clutter(digits, offsets, clutter_sources, src, dst, s, c)
     return canvas[..., None], offsets
-
-
-def _digit_indices(offsets, size):
-    """`(B, size, size, 3)` scatter indices (batch, row, column) of a `size`-square
-    block whose top-left corner is `offsets (B, 2)`."""
-    batch = tf.shape(offsets)[0]
-    shape = tf.stack([batch, size, size])
-    r = tf.range(size)
-    return tf.stack([
-        tf.broadcast_to(tf.range(batch)[:, None, None], shape),
-        tf.broadcast_to(r[None, :, None] + offsets[:, 0, None, None], shape),
-        tf.broadcast_to(r[None, None, :] + offsets[:, 1, None, None], shape)], axis=-1)
-
-
-# Index building and scatters are XLA-compiled: on CPU the fused scatter costs
-# about a sixth of TF's kernels (the input pipeline shares the cores with the
-# training step). Results are exact: placement and an elementwise maximum.
-@tf.function(jit_compile=True, reduce_retracing=True)
-def _paste(digits, offsets, image_size):
-    batch = tf.shape(digits)[0]
-    return tf.scatter_nd(tf.reshape(_digit_indices(offsets, DIGIT_SIZE), (-1, 3)),
-                         tf.reshape(digits, (-1,)), tf.stack([batch, image_size, image_size]))
-
-
-@tf.function(jit_compile=True, reduce_retracing=True)
-def _paste_with_clutter(digits, offsets, clutter_sources, src, dst, image_size, clutter_size):
-    canvas = _paste.python_function(digits, offsets, image_size)
-    batch, k, c = tf.shape(src)[0], tf.shape(src)[1], clutter_size
-    r = tf.range(c)
-    shape_bkcc = tf.stack([batch, k, c, c])
-    bb = tf.broadcast_to(tf.range(batch)[:, None, None, None], shape_bkcc)
-    kk = tf.broadcast_to(tf.range(k)[None, :, None, None], shape_bkcc)
-    pieces = tf.gather_nd(tf.convert_to_tensor(clutter_sources, tf.float32), tf.stack(
-        [bb, kk, tf.broadcast_to(src[..., 0, None, None] + r[:, None], shape_bkcc),
-         tf.broadcast_to(src[..., 1, None, None] + r[None, :], shape_bkcc)], axis=-1))
-    idx = tf.stack([bb, tf.broadcast_to(dst[..., 0, None, None] + r[:, None], shape_bkcc),
-                    tf.broadcast_to(dst[..., 1, None, None] + r[None, :], shape_bkcc)], axis=-1)
-    return tf.tensor_scatter_nd_max(canvas, tf.reshape(idx, (-1, 3)), tf.reshape(pieces, (-1,)))
 
 
 def make_dataset(split, batch_size, seed=0, data_dir=None, image_size=60, num_clutter=4,

@@ -20,6 +20,7 @@ split: training digits (which exclude the held-out validation digits) for
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse.data import canvas as canvas_lib
 from keras_glimpse.data import pipeline
 from keras_glimpse.data.mnist import check_split, mnist_split
 
@@ -27,40 +28,34 @@ _TEST_SEED_OFFSET = 7919
 _VALIDATION_SEED_OFFSET = 104729
 
 
-def _place(piece, top, left, canvas_size):
-    """Pads a (h, w) piece to (canvas, canvas) with its top-left at (top, left)."""
-    h = tf.shape(piece)[0]
-    w = tf.shape(piece)[1]
-    paddings = [[top, canvas_size - h - top], [left, canvas_size - w - left]]
-    return tf.pad(piece, paddings)
-
-
 def make_canvas_fn(digits, canvas_size=64, num_clutter=4, clutter_size=8):
-    """Returns `fn(digit (28, 28) float, seed (2,) int32) -> (S, S, 1) float32 canvas`.
+    """Returns `fn(digits (B, 28, 28) float, seeds (B, 2) int64) -> (B, S, S, 1) float32`.
 
     `digits` (N, 28, 28) float32 in [0, 1] is the pool clutter is cut from.
+    Each image's numbers are drawn from its own seed (so an image does not
+    depend on its batch); the pasting is one XLA kernel for the batch
+    (`keras_glimpse.data.canvas`).
     """
-    digits = tf.constant(digits, tf.float32)
-    n = int(digits.shape[0])
-    size = int(digits.shape[1])
-    canvas_size = int(canvas_size)
+    pool = tf.constant(digits, tf.float32)
+    n, size = int(pool.shape[0]), int(pool.shape[1])
+    s, k, c = int(canvas_size), int(num_clutter), int(clutter_size)
 
-    def fn(digit, seed):
+    def draws(seed):
         seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
-        pos = tf.random.stateless_uniform([2], seeds[0], 0, canvas_size - size + 1, tf.int32)
-        canvas = _place(digit, pos[0], pos[1], canvas_size)
-        if num_clutter > 0:
-            idx = tf.random.stateless_uniform([num_clutter], seeds[1], 0, n, tf.int32)
-            offs = tf.random.stateless_uniform([num_clutter, 4], seeds[2], 0, 1 << 30, tf.int32)
-            for k in range(int(num_clutter)):
-                src = digits[idx[k]]
-                oy = offs[k, 0] % (size - clutter_size + 1)
-                ox = offs[k, 1] % (size - clutter_size + 1)
-                piece = src[oy:oy + clutter_size, ox:ox + clutter_size]
-                ty = offs[k, 2] % (canvas_size - clutter_size + 1)
-                tx = offs[k, 3] % (canvas_size - clutter_size + 1)
-                canvas = tf.maximum(canvas, _place(piece, ty, tx, canvas_size))
-        return canvas[..., None]
+        pos = tf.random.stateless_uniform([2], seeds[0], 0, s - size + 1, tf.int32)
+        idx = tf.random.stateless_uniform([k], seeds[1], 0, n, tf.int32)
+        offs = tf.random.stateless_uniform([k, 4], seeds[2], 0, 1 << 30, tf.int32)
+        return pos, idx, offs
+
+    def fn(digits, seeds):
+        pos, idx, offs = tf.map_fn(draws, seeds,
+                                   fn_output_signature=(tf.int32, tf.int32, tf.int32))
+        if k == 0:
+            return canvas_lib.paste(digits, pos, s)[..., None]
+        src = offs[..., :2] % (size - c + 1)  # crop corner in the source digit
+        dst = offs[..., 2:] % (s - c + 1)  # paste corner on the canvas
+        return canvas_lib.paste_with_clutter(digits, pos, tf.gather(pool, idx), src, dst, s,
+                                             c)[..., None]
 
     return fn
 
@@ -112,11 +107,14 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, canvas_size=64, num_c
     indices = tf.data.Dataset.range(count)
     if split != "train":
         offset = _TEST_SEED_OFFSET if split == "test" else _VALIDATION_SEED_OFFSET
-        seeds = indices.map(lambda i: tf.stack([tf.cast(seed + offset, tf.int64), i]))
+        keys = tf.data.Dataset.zip(tf.data.Dataset.from_tensors(
+            tf.constant(seed + offset, tf.int64)).repeat(), indices)
     else:
-        rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        seeds = tf.data.Dataset.zip(rand, indices).map(lambda r, i: tf.stack([r, i]))
-    ds = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices((x, labels)), seeds)
+        keys = tf.data.Dataset.zip(
+            tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True), indices)
+    # Each image's seed is (key, index); it is stacked per batch (a per-example
+    # map would cost more than composing the canvases).
+    ds = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices((x, labels)), keys)
     return pipeline.batched(ds, split, batch_size, seed, shuffle=shuffle, shuffle_buffer=count,
                             repeat=repeat, drop_remainder=drop_remainder,
-                            map_fn=lambda xy, s: (fn(xy[0], s), xy[1]))
+                            batch_map_fn=lambda xy, key: (fn(xy[0], tf.stack(key, 1)), xy[1]))

@@ -274,7 +274,7 @@ class AdaGlimpse(GlimpseModel):
         return predictions, state
 
     def _steps(self, images, targets=None, mode="greedy", training=False, policy="actor",
-               random_until=None, early_stop=None, first_actions=None):
+               random_until=None, early_stop=None, first_actions=None, fast=False):
         """Plays one episode lazily: yields one record per step `t = 0..T`.
 
         Step `t` encodes the `t` glimpses taken so far (`state`, `score` `S_t`,
@@ -283,6 +283,7 @@ class AdaGlimpse(GlimpseModel):
         the encoder inputs `(patches, boxes, mask)` of step `t`, `taken` the
         glimpses taken per image (early stop). The consumer runs between two
         steps: the RL step updates the agent there, before the next action.
+        `fast`: the actor's (`GlimpseActorCritic`; not under XLA).
         """
         b = tf.shape(images)[0]
         g2, p = self.grid_size**2, self.patch_size
@@ -314,7 +315,8 @@ class AdaGlimpse(GlimpseModel):
                     if policy == "random":
                         action = uniform
                     else:
-                        out = self.actor(state, mode="sample" if mode == "sample" else "greedy")
+                        out = self.actor(state, mode="sample" if mode == "sample" else "greedy",
+                                         fast=fast)
                         action = out["action"]
                         if random_until is not None:
                             action = tf.where(random_until, uniform, action)
@@ -493,21 +495,42 @@ class AdaGlimpse(GlimpseModel):
         self.optimizer.apply_gradients(zip(grads, variables))
         return self._update_metrics(per_example, predictions, targets, out)
 
+    # How `_rl_step` runs (the same transitions, updates and losses in every case):
+    # "loop" (default): one tf.while_loop over the glimpse steps (`_rl_step_loop`);
+    # "unrolled": a Python loop over `_steps`, one graph copy of the SAC update per
+    # glimpse step and iteration -- always used under a tf.distribute strategy,
+    # whose gradient all-reduce (a merge_call) cannot sit inside a while_loop;
+    # "reference": the previous implementation, kept to test and benchmark the
+    # others against: unrolled, the plain network calls and
+    # `objectives.sac.sac_update` (no shared critic trunk, no `fast` CNN).
+    rl_step_impl = "loop"
+
     def _rl_step(self, images, targets):
         """One game per batch. Between two glimpse steps (before the next action
         is sampled) the transition `(s_{t-1}, a_{t-1}, r_t, s_t, t == T)`
         enters the replay buffer and `rl_iters_per_step` SAC updates run."""
         if self.replay_buffer is None:
             self._make_replay_buffer()
+        if self.rl_step_impl not in ("loop", "unrolled", "reference"):
+            raise ValueError("`rl_step_impl` must be 'loop', 'unrolled' or 'reference'; "
+                             f"received {self.rl_step_impl!r}.")
+        if self.rl_step_impl == "loop" and not tf.distribute.has_strategy():
+            return self._rl_step_loop(images, targets)
+        return self._rl_step_unrolled(images, targets,
+                                      reference=self.rl_step_impl == "reference")
+
+    def _rl_step_unrolled(self, images, targets, reference=False):
+        """`_rl_step` as a Python loop over the `_steps` generator (unrolled in the graph)."""
+        update = self._reference_sac_update if reference else self.sac_update
         random_until = self.rl_steps < self.init_random_steps
         steps = []
         for step in self._steps(images, targets, mode="sample", training=True,
-                                random_until=random_until):
+                                random_until=random_until, fast=not reference):
             if steps:
                 transition = self._transition(steps[-1], step)
                 self.replay_buffer.add(transition)
                 for _ in range(self.rl_iters_per_step):
-                    metrics = self.sac_update(self.replay_buffer.sample(self.rl_batch_size))
+                    metrics = update(self.replay_buffer.sample(self.rl_batch_size))
                 for k in ("critic_loss", "actor_loss", "alpha", "q"):
                     self._trackers[k].update_state(metrics[k])
                 self._trackers["reward"].update_state(transition["reward"])
@@ -518,34 +541,158 @@ class AdaGlimpse(GlimpseModel):
         per_example = self.task_impl.loss(out["predictions"], images, targets)
         return self._update_metrics(per_example, out["predictions"], targets, out)
 
+    def _rl_step_loop(self, images, targets):
+        """`_rl_step` as one `tf.while_loop` over the glimpse steps `t = 0..T`.
+
+        The same operations in the same order as `_rl_step_unrolled` (every
+        random draw included), traced once: step `t` encodes the fixed-size
+        token buffer (glimpses `< t` written into their slots, the rest empty),
+        then, for `t < T`, samples action `t` and writes glimpse `t` into slots
+        `[t g^2, (t+1) g^2)`, then, for `t >= 1`, stores transition
+        `t-1 -> t` and runs the SAC updates (a `tf.while_loop` over
+        `rl_iters_per_step`).
+        """
+        b = tf.shape(images)[0]
+        g2, p = self.grid_size**2, self.patch_size
+        c = self.image_shape[2]
+        T = self.num_glimpses
+        random_until = self.rl_steps < self.init_random_steps
+        slots = tf.range(T * g2) // g2  # the glimpse that fills each token slot
+
+        def zeros(spec):
+            return tf.zeros(tf.concat([[b], spec.shape], 0), spec.dtype)
+
+        def act(t, state, patches, boxes, mask):
+            uniform = keras.random.uniform([b, 3], seed=self.seed_generator)
+            action = self.actor(state, mode="sample", fast=True)["action"]
+            action = tf.stop_gradient(tf.where(random_until, uniform, action))
+            new_patches, new_boxes = self.sensor(images, action)
+            fill = tf.equal(slots, t)
+            patches = tf.where(fill[None, :, None, None, None],
+                               tf.tile(new_patches, [1, T, 1, 1, 1]), patches)
+            boxes = tf.where(fill[None, :, None], tf.tile(new_boxes, [1, T, 1]), boxes)
+            mask = tf.where(fill[None, :], tf.zeros_like(mask), mask)
+            self.rl_steps.assign_add(1)
+            return action, patches, boxes, mask
+
+        def learn(t, prev, step):
+            transition = self._transition(prev, step)
+            self.replay_buffer.add(transition)
+            metrics = self._sac_updates()
+            for k in ("critic_loss", "actor_loss", "alpha", "q"):
+                self._trackers[k].update_state(metrics[k])
+            self._trackers["reward"].update_state(transition["reward"])
+            return tf.constant(0)
+
+        def body(t, patches, boxes, mask, prev, predictions_ta, scores_ta):
+            inputs = (patches, boxes, mask)
+            predictions, state = self._encode(patches, boxes, mask, training=False)
+            score = self.task_impl.score(predictions, images, targets, True)
+            action, patches, boxes, mask = tf.cond(
+                t < T, lambda: act(t, state, patches, boxes, mask),
+                lambda: (tf.zeros([b, 3]), patches, boxes, mask))
+            step = {"state": state, "score": score, "t": t}
+            tf.cond(t > 0, lambda: learn(t, prev, step), lambda: tf.constant(0))
+            carry = (patches, boxes, mask, {"state": state, "score": score, "action": action})
+            carry = tf.nest.map_structure(lambda new, old: tf.ensure_shape(new, old.shape),
+                                          carry, (*inputs, prev))
+            return (t + 1, *carry, predictions_ta.write(t, predictions), scores_ta.write(t, score))
+
+        init = (tf.constant(0), tf.zeros([b, T * g2, p, p, c]), tf.zeros([b, T * g2, 4]),
+                tf.ones([b, T * g2]),
+                {"state": tf.nest.map_structure(zeros, self.observation_spec()),
+                 "score": tf.zeros([b]), "action": tf.zeros([b, 3])},
+                tf.TensorArray(self.compute_dtype, size=T + 1, element_shape=None),
+                tf.TensorArray(tf.float32, size=T + 1))
+        out = tf.while_loop(lambda t, *_: t <= T, body, init, maximum_iterations=T + 1)
+        predictions = out[5].read(T)
+        out = {"predictions": predictions, "scores": tf.transpose(out[6].stack()),
+               "num_glimpses": tf.fill([b], float(T))}
+        per_example = self.task_impl.loss(predictions, images, targets)
+        return self._update_metrics(per_example, predictions, targets, out)
+
+    def _sac_updates(self):
+        """`rl_iters_per_step` SAC updates on fresh replay batches (a while_loop
+        when more than one); the last one's metrics."""
+        def update():
+            return self.sac_update(self.replay_buffer.sample(self.rl_batch_size))
+
+        if self.rl_iters_per_step == 1:
+            return update()
+        keys = ("critic_loss", "actor_loss", "alpha", "q")
+
+        def body(i, metrics):
+            metrics = update()
+            return i + 1, {k: metrics[k] for k in keys}
+
+        init = {k: tf.constant(0.0) for k in keys}
+        return tf.while_loop(lambda i, _: i < self.rl_iters_per_step, body, (tf.constant(0), init),
+                             maximum_iterations=self.rl_iters_per_step)[1]
+
     def _transition(self, prev, step):
         """The replay transition from step record `prev` (t - 1) to `step` (t)."""
         scores = tf.stack([prev["score"], step["score"]], 1)
         reward = rewards_from_scores(scores, self.reward_type)[:, 0]
-        terminated = 1.0 if step["t"] == self.num_glimpses else 0.0
+        terminated = tf.cast(tf.equal(step["t"], self.num_glimpses), reward.dtype)
         return {"observation": prev["state"], "action": prev["action"], "reward": reward,
                 "next_observation": step["state"],
                 "terminated": tf.fill(tf.shape(reward), terminated)}
 
     def sac_update(self, batch):
         """One SAC iteration on a replay batch (`objectives.sac`): an actor step,
-        a twin-critic step, a temperature step, then the Polyak target update."""
+        a twin-critic step, a temperature step, then the Polyak target update.
+
+        The same iteration as `objectives.sac.sac_update`, with each critic's
+        trunk on `s` computed once: the actor step values the policy's
+        actions with it, the critic step (after the actor's update, which
+        leaves the critics unchanged) the replayed ones. The networks skip the
+        CNN on empty slots (`GlimpseActorCritic(fast=True)`).
+        """
+        obs, nxt = batch["observation"], batch["next_observation"]
         critics = (self.critic1, self.critic2)
-        pi, actor_loss = sac.actor_step(batch["observation"], self.actor, critics,
-                                        self.log_alpha, self.actor_optimizer)
-        critic = sac.critic_step(batch, self.actor, critics,
-                                 (self.target_critic1, self.target_critic2), self.log_alpha,
-                                 self.critic_optimizer, gamma=self.gamma,
-                                 reward_scale=self.reward_scale)
+        targets = (self.target_critic1, self.target_critic2)
+        actor_variables, critic_variables = self.actor.trainable_variables, self.critic_variables
+        alpha = tf.exp(tf.convert_to_tensor(self.log_alpha))
+        with tf.GradientTape(persistent=True) as tape:
+            pi = self.actor(obs, mode="sample", fast=True)
+            pooled = [critic.pooled_state(obs, fast=True) for critic in critics]
+            q_pi = [critic.from_pooled(h, pi["action"]) for critic, h in zip(critics, pooled)]
+            actor_loss = reduce_loss(sac.actor_loss(pi["log_prob"], *q_pi, alpha))
+            q1, q2 = [critic.from_pooled(h, batch["action"]) for critic, h in zip(critics, pooled)]
+            with tape.stop_recording():
+                grads = tape.gradient(actor_loss, actor_variables)
+                self.actor_optimizer.apply_gradients(zip(grads, actor_variables))
+                # The TD target: next actions from the updated actor, target critics.
+                next_pi = self.actor(nxt, mode="sample", fast=True)
+                next_action = tf.stop_gradient(next_pi["action"])
+                tq1, tq2 = [target(nxt, next_action, fast=True) for target in targets]
+                y = sac.td_target(batch["reward"], tq1, tq2,
+                                  tf.stop_gradient(next_pi["log_prob"]), alpha,
+                                  batch["terminated"], self.gamma, self.reward_scale)
+            critic_loss = reduce_loss(sac.critic_loss(q1, q2, y))
+        grads = tape.gradient(critic_loss, critic_variables)
+        del tape
+        self.critic_optimizer.apply_gradients(zip(grads, critic_variables))
         target_entropy = -3.0 if self.target_entropy is None else float(self.target_entropy)
         alpha_loss = sac.temperature_step(self.log_alpha, pi["log_prob"], target_entropy,
                                           self.alpha_optimizer)
         sac.polyak_update(self.target_critic1.weights + self.target_critic2.weights,
-                          self.critic_variables, self.tau)
-        return {"actor_loss": actor_loss, "critic_loss": critic["loss"],
+                          critic_variables, self.tau)
+        return {"actor_loss": actor_loss, "critic_loss": critic_loss,
                 "alpha_loss": alpha_loss, "alpha": tf.exp(tf.convert_to_tensor(self.log_alpha)),
-                "q": critic["q"], "target": critic["target"],
+                "q": reduce_loss(tf.minimum(q1, q2)), "target": reduce_loss(y),
                 "log_prob": reduce_loss(tf.stop_gradient(pi["log_prob"]))}
+
+    def _reference_sac_update(self, batch):
+        """`objectives.sac.sac_update` on the model's networks (`rl_step_impl="reference"`)."""
+        return sac.sac_update(
+            batch, self.actor, (self.critic1, self.critic2),
+            (self.target_critic1, self.target_critic2), self.log_alpha,
+            {"actor": self.actor_optimizer, "critic": self.critic_optimizer,
+             "alpha": self.alpha_optimizer},
+            gamma=self.gamma, tau=self.tau,
+            target_entropy=-3.0 if self.target_entropy is None else float(self.target_entropy),
+            reward_scale=self.reward_scale)
 
     def _update_metrics(self, per_example, predictions, targets, out):
         self._trackers["loss"].update_state(per_example)

@@ -224,41 +224,40 @@ class GlimpseActorCritic(keras.layers.Layer):
         return tf.reduce_max(x, axis=[1, 2])
 
     def _patch_features(self, patches, empty=None):
+        """`(B P, 32)` CNN features of `(B, P, p, p, C)` patches (`empty`: `(B P,)`, fast path)."""
         shape = tf.shape(patches)
         x = tf.reshape(patches, [-1, shape[2], shape[3], shape[4]])
         x.set_shape([None] + patches.shape[2:].as_list())
         if empty is None:
-            features = self._cnn(x)
-        else:
-            # Only the filled slots go through the CNN; the empty ones (zero
-            # patches) all read the features of one zero patch.
-            empty = tf.reshape(empty, [-1])
-            filled = tf.cast(tf.where(tf.logical_not(empty)), tf.int32)
-            features = tf.scatter_nd(filled, self._cnn(tf.gather_nd(x, filled), fast=True),
-                                     tf.stack([tf.shape(x)[0], 32]))
-            blank = self._cnn(tf.zeros_like(x[:1]), fast=True)
-            features = tf.where(empty[:, None], blank, features)
-        return tf.reshape(features, [shape[0], shape[1], 32])
+            return self._cnn(x)
+        # Only the filled slots go through the CNN, after one zero patch whose
+        # features every empty slot reads.
+        filled = tf.cast(tf.where(tf.logical_not(empty)), tf.int32)
+        features = self._cnn(tf.concat([tf.zeros_like(x[:1]), tf.gather_nd(x, filled)], 0),
+                             fast=True)
+        scattered = tf.scatter_nd(filled, features[1:], tf.stack([tf.shape(x)[0], 32]))
+        return tf.where(empty[:, None], features[:1], scattered)
 
     def pooled_state(self, state, fast=False):
         """The trunk: `(B, hidden_units)` pooled state features (`fast`: see `call`)."""
+        mask = state["mask"]
+        b, n = tf.shape(mask)[0], tf.shape(mask)[1]
+        empty = tf.reshape(tf.cast(mask, self.compute_dtype) > 0.5, [-1])  # (B P,)
         feats = []
         for i, part in enumerate(self.parts):
             x = state[part]
             if part == "patches":
-                empty = (tf.cast(state["mask"][..., 0], tf.float32) > 0.5) if fast else None
-                x = self._patch_features(x, empty)
+                x = self._patch_features(x, empty if fast else None)
+            else:
+                x = tf.reshape(x, [-1, x.shape[-1]])  # per slot: plain 2-D Dense layers
             layers = [self.projection_dense[i], self.projection_norm[i]]
             feats.append(_apply(layers, tf.cast(x, self.compute_dtype)))
-        x = _apply(self.pool_in, tf.concat(feats, axis=-1))  # (B, P, h)
-        logits = self.logits_out(self.logits_hidden(x))  # (B, P, heads)
+        x = _apply(self.pool_in, tf.concat(feats, axis=-1))  # (B P, h)
+        logits = self.logits_out(self.logits_hidden(x))  # (B P, heads)
         # tf.where instead of `logits + mask * -1e8`: grappler fuses Dense's BiasAdd with a
         # broadcasting Add into one op that rejects the (B, P, 1) addend.
-        empty = tf.broadcast_to(tf.cast(state["mask"], logits.dtype) > 0.5, tf.shape(logits))
-        logits = tf.where(empty, tf.fill(tf.shape(logits), tf.cast(MASK_VALUE, logits.dtype)),
-                          logits)
-        weights = tf.nn.softmax(logits, axis=1)
-        b, n = tf.shape(x)[0], tf.shape(x)[1]
+        logits = tf.where(empty[:, None], tf.cast(MASK_VALUE, logits.dtype), logits)
+        weights = tf.nn.softmax(tf.reshape(logits, [b, n, self.num_heads]), axis=1)
         hd = self.hidden_units // self.num_heads
         xh = tf.reshape(x, [b, n, self.num_heads, hd])
         pooled = tf.reduce_sum(xh * weights[..., None], axis=1)  # (B, heads, hd)

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import assert_config_roundtrip, assert_jit_compiles, assert_layer_saved_model_roundtrip
-from keras_glimpse.layers.glimpse_actor_critic import GlimpseActorCritic
+from keras_glimpse.layers.glimpse_actor_critic import GlimpseActorCritic, conv_matrix_index
 
 
 def _state(b=2, n=4, p=16, d=8):
@@ -80,3 +80,51 @@ def test_an_empty_or_black_state_keeps_gradients_moderate():
         grads = tape.gradient(total, net.trainable_variables)
         largest = max(float(tf.reduce_max(tf.abs(g))) for g in grads if g is not None)
         assert np.isfinite(largest) and largest < 20.0, (role, largest)
+
+
+@pytest.mark.parametrize("p", [8, 16])
+def test_fast_path_equals_the_plain_call(p):
+    """`fast=True` (the RL training step's CNN: filled slots only, and for small
+    patches the convolutions as matrix products) gives the plain call's values
+    and weight gradients when empty slots hold zero patches, as AdaGlimpse's
+    do: a row with every slot empty (the first state of an episode), one with
+    some and one with none."""
+    b, n = 3, 5
+    mask = np.zeros((b, n, 1), "float32")
+    mask[0] = 1.0
+    mask[1, 2:] = 1.0
+    state = _state(b, n, p)
+    state["mask"] = tf.constant(mask)
+    state["patches"] = state["patches"] * (1.0 - mask)[..., None, None]
+    actions = tf.random.uniform((b, 3), seed=5)
+    for role in ("actor", "critic"):
+        net = GlimpseActorCritic(role, hidden_units=16, num_heads=4, seed=0)
+        results = []
+        for fast in (False, True):
+            with tf.GradientTape() as tape:
+                if role == "critic":
+                    out = net(state, actions, fast=fast)
+                else:
+                    pi = net(state, mode="greedy", fast=fast)
+                    out = tf.concat([pi["mean"], pi["log_prob"][:, None]], -1)
+                loss = tf.reduce_sum(tf.sin(3.0 * out))
+            results.append((out, tape.gradient(loss, net.trainable_variables)))
+        (plain, plain_grads), (fast, fast_grads) = results
+        np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5, err_msg=role)
+        for v, a, g in zip(net.trainable_variables, plain_grads, fast_grads):
+            np.testing.assert_allclose(g, a, rtol=1e-4, atol=1e-5, err_msg=f"{role} {v.path}")
+
+
+def test_conv_as_a_matrix_product():
+    rng = np.random.default_rng(0)
+    for shape, filters, padding in (((8, 8, 1), 8, "same"), ((4, 4, 8), 32, "same"),
+                                    ((6, 6, 3), 4, "valid")):
+        index, out_shape = conv_matrix_index(shape, 5, filters, padding)
+        kernel = rng.normal(size=(5, 5, shape[2], filters)).astype("float32")
+        x = rng.normal(size=(2,) + shape).astype("float32")
+        matrix = np.append(kernel.reshape(-1), 0.0)[index]
+        np.testing.assert_allclose(
+            (x.reshape(2, -1) @ matrix).reshape((2,) + out_shape),
+            tf.nn.conv2d(x, kernel, 1, padding.upper()), rtol=1e-5, atol=1e-5)
+    # A sparse product (a 5x5 window over 16x16: under 10 % taps) stays a convolution.
+    assert conv_matrix_index((16, 16, 3), 5, 8, "valid") is None

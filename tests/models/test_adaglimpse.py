@@ -172,6 +172,61 @@ def test_rl_iters_per_step_runs_that_many_sac_updates():
         AdaGlimpse(**{**TINY, "reward_scale": 0.0})
 
 
+def _sgd_model(impl, eager, **kw):
+    keras.utils.set_random_seed(0)  # the same initial weights for every implementation
+    m = _model(**kw)
+    m.compile(optimizer=keras.optimizers.SGD(0.05), run_eagerly=eager,
+              **{f"{k}_optimizer": keras.optimizers.SGD(0.05)
+                 for k in ("actor", "critic", "alpha")})
+    m.rl_step_impl = impl
+    return m
+
+
+@pytest.mark.parametrize("impl,iters", [("loop", 2), ("loop", 1), ("unrolled", 2)])
+def test_rl_step_equals_the_previous_implementation(impl, iters):
+    """The RL step (`rl_step_impl="loop"`, a tf.while_loop traced once, the
+    default; `"unrolled"`, what runs under a strategy), with its shared critic
+    trunks and fast CNN, equals the previous implementation (`"reference"`:
+    the unrolled `_steps` generator, plain network calls and
+    `objectives.sac.sac_update`) over two steps from the same weights and
+    seeds, with the real random draws: the first episode on uniform random
+    actions (`init_random_steps`), the second on the actor's. The same
+    transitions in the replay buffer, the same SAC updates (plain SGD shows a
+    skipped update or a flipped sign), the same weights and metrics."""
+    kw = dict(num_glimpses=3, rl_iters_per_step=iters, init_random_steps=3,
+              reward_scale=3.0, replay_capacity=64, rl_batch_size=6)
+    reference = _sgd_model("reference", eager=True, **kw)
+    # Graph mode for the while_loop (eager runs it as a Python loop).
+    new = _sgd_model(impl, eager=impl == "unrolled", **kw)
+    new.set_weights(reference.get_weights())
+    x = tf.random.stateless_uniform((4, 16, 16, 1), [5, 6])
+    logs = {}
+    for m in (reference, new):
+        step = m.make_train_function()
+        for _ in range(2):
+            logs[m.rl_step_impl] = {k: float(v) for k, v in step([(x, x)]).items()}
+
+    def state(m):
+        buffer = m.replay_buffer
+        return ([("weight " + v.path, v) for v in m.weights]
+                + [(f"{o.name} " + v.path, v) for o in (m.actor_optimizer, m.critic_optimizer,
+                                                       m.alpha_optimizer) for v in o.variables]
+                + [(f"replay {i}", v) for i, v in enumerate(buffer._storage)]
+                + [("replay pointer", buffer._pointer), ("replay size", buffer._size)])
+
+    for (name, a), (_, b) in zip(state(reference), state(new)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5,
+                                   err_msg=name)
+    assert int(new.replay_buffer.size) == int(reference.replay_buffer.size) == 2 * 4 * 3
+    assert int(new.rl_steps) == 6 and int(new.critic_optimizer.iterations) == 2 * 3 * iters
+    assert logs["reference"].keys() == logs[impl].keys()
+    for k, v in logs["reference"].items():
+        assert logs[impl][k] == pytest.approx(v, rel=1e-4, abs=1e-5), k
+    with pytest.raises(ValueError, match="rl_step_impl"):
+        new.rl_step_impl = "fused"
+        new.train_step((x, x))
+
+
 def test_full_rl_train_step_one_vs_two_replicas():
     """The whole RL step (episode, per-replica replay buffer, SAC updates) under
     MirroredStrategy equals one device. All images of the batch are the same, so

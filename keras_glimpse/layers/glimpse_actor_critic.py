@@ -220,7 +220,9 @@ class GlimpseActorCritic(keras.layers.Layer):
         x = keras.activations.gelu(self.conv_norm1(self._conv(self.conv1, x, fast)))
         x = tf.nn.max_pool2d(x, 2, 2, "VALID")
         x = keras.activations.gelu(self.conv_norm2(self._conv(self.conv2, x, fast)))
-        x = tf.nn.max_pool2d(x, 2, 2, "VALID")
+        if not (fast and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0):
+            x = tf.nn.max_pool2d(x, 2, 2, "VALID")
+        # (fast: a 2x2 max-pool that tiles the map, then the global max, is the global max.)
         return tf.reduce_max(x, axis=[1, 2])
 
     def _patch_features(self, patches, empty=None):

@@ -542,15 +542,21 @@ class AdaGlimpse(GlimpseModel):
         return self._update_metrics(per_example, out["predictions"], targets, out)
 
     def _rl_step_loop(self, images, targets):
-        """`_rl_step` as one `tf.while_loop` over the glimpse steps `t = 0..T`.
+        """`_rl_step` as one `tf.while_loop`, traced once.
 
-        The same operations in the same order as `_rl_step_unrolled` (every
-        random draw included), traced once: step `t` encodes the fixed-size
-        token buffer (glimpses `< t` written into their slots, the rest empty),
-        then, for `t < T`, samples action `t` and writes glimpse `t` into slots
-        `[t g^2, (t+1) g^2)`, then, for `t >= 1`, stores transition
-        `t-1 -> t` and runs the SAC updates (a `tf.while_loop` over
-        `rl_iters_per_step`).
+        The same operations as `_rl_step_unrolled` (every random draw in the
+        same order), pipelined so that the encoder never waits for the SAC
+        updates: iteration `i = 0..T+1` takes glimpse `t = i - 1` (for
+        `1 <= i <= T`: samples action `t` from state `t` and writes the glimpse
+        into slots `[t g^2, (t+1) g^2)` of the fixed-size token buffer), then
+        stores transition `t-1 -> t` and runs its SAC updates (for `i >= 2`; a
+        `tf.while_loop` over `rl_iters_per_step`), while the encoder reads the
+        buffer (state, prediction and score `S_i`; it needs none of the
+        updated agent weights, so the two run concurrently). Action `t` is
+        sampled before the updates of transition `t-1 -> t`, as in the
+        unrolled step. The first state (an empty buffer, the same for every
+        image) is encoded for one image and repeated; so is the unused
+        encoding at `i = T + 1`.
         """
         b = tf.shape(images)[0]
         g2, p = self.grid_size**2, self.patch_size
@@ -584,29 +590,43 @@ class AdaGlimpse(GlimpseModel):
             self._trackers["reward"].update_state(transition["reward"])
             return tf.constant(0)
 
-        def body(t, patches, boxes, mask, prev, predictions_ta, scores_ta):
-            inputs = (patches, boxes, mask)
-            predictions, state = self._encode(patches, boxes, mask, training=False)
-            score = self.task_impl.score(predictions, images, targets, True)
-            action, patches, boxes, mask = tf.cond(
-                t < T, lambda: act(t, state, patches, boxes, mask),
-                lambda: (tf.zeros([b, 3]), patches, boxes, mask))
-            step = {"state": state, "score": score, "t": t}
-            tf.cond(t > 0, lambda: learn(t, prev, step), lambda: tf.constant(0))
-            carry = (patches, boxes, mask, {"state": state, "score": score, "action": action})
-            carry = tf.nest.map_structure(lambda new, old: tf.ensure_shape(new, old.shape),
-                                          carry, (*inputs, prev))
-            return (t + 1, *carry, predictions_ta.write(t, predictions), scores_ta.write(t, score))
+        batch = images.shape[0]
 
+        def encode(i, patches, boxes, mask):
+            n = tf.where(tf.logical_or(tf.equal(i, 0), tf.equal(i, T + 1)), 1, b)
+            predictions, state = self._encode(patches[:n], boxes[:n], mask[:n], training=False)
+            predictions, state = tf.nest.map_structure(
+                lambda x: tf.ensure_shape(tf.repeat(x, b // n, axis=0), [batch, *x.shape[1:]]),
+                (predictions, state))
+            return predictions, state, self.task_impl.score(predictions, images, targets, True)
+
+        def body(i, patches, boxes, mask, cur, prev, predictions_ta, scores_ta):
+            carried = (patches, boxes, mask, cur, prev)
+            t = i - 1
+            action, patches, boxes, mask = tf.cond(
+                tf.logical_and(i >= 1, i <= T),
+                lambda: act(t, cur["state"], patches, boxes, mask),
+                lambda: (tf.zeros([b, 3]), patches, boxes, mask))
+            tf.cond(i >= 2, lambda: learn(t, prev, {**cur, "t": t}), lambda: tf.constant(0))
+            predictions, state, score = encode(i, patches, boxes, mask)
+            predictions_shape.append(predictions.shape)
+            carry = (patches, boxes, mask, {"state": state, "score": score},
+                     {**cur, "action": action})
+            carry = tf.nest.map_structure(lambda new, old: tf.ensure_shape(new, old.shape),
+                                          carry, carried)
+            return (i + 1, *carry, predictions_ta.write(i, predictions),
+                    scores_ta.write(i, score))
+
+        predictions_shape = []  # static, read while tracing the body
+        state0 = {"state": tf.nest.map_structure(zeros, self.observation_spec()),
+                  "score": tf.zeros([b])}
         init = (tf.constant(0), tf.zeros([b, T * g2, p, p, c]), tf.zeros([b, T * g2, 4]),
-                tf.ones([b, T * g2]),
-                {"state": tf.nest.map_structure(zeros, self.observation_spec()),
-                 "score": tf.zeros([b]), "action": tf.zeros([b, 3])},
-                tf.TensorArray(self.compute_dtype, size=T + 1, element_shape=None),
-                tf.TensorArray(tf.float32, size=T + 1))
-        out = tf.while_loop(lambda t, *_: t <= T, body, init, maximum_iterations=T + 1)
-        predictions = out[5].read(T)
-        out = {"predictions": predictions, "scores": tf.transpose(out[6].stack()),
+                tf.ones([b, T * g2]), state0, {**state0, "action": tf.zeros([b, 3])},
+                tf.TensorArray(self.compute_dtype, size=T + 2, element_shape=None),
+                tf.TensorArray(tf.float32, size=T + 2))
+        out = tf.while_loop(lambda i, *_: i <= T + 1, body, init, maximum_iterations=T + 2)
+        predictions = tf.ensure_shape(out[6].read(T), predictions_shape[-1])
+        out = {"predictions": predictions, "scores": tf.transpose(out[7].stack()[:T + 1]),
                "num_glimpses": tf.fill([b], float(T))}
         per_example = self.task_impl.loss(predictions, images, targets)
         return self._update_metrics(per_example, predictions, targets, out)

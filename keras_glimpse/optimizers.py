@@ -21,6 +21,7 @@ built with `prefix="agent_"`; the caller gives per-optimizer defaults):
 import math
 
 import keras
+import tensorflow as tf
 
 OPTIMIZERS = ("adam", "sgd", "adamw")
 SCHEDULES = ("none", "step", "cosine", "plateau")
@@ -116,13 +117,16 @@ def make_optimizer(training, prefix="", steps_multiplier=1, default_examples=Non
     name = str(_key(training, prefix, "optimizer", defaults)).lower()
     wd = _key(training, prefix, "weight_decay", defaults)
     if name == "adam":
-        return keras.optimizers.Adam(lr)
-    if name == "sgd":
+        optimizer = keras.optimizers.Adam(lr)
+    elif name == "sgd":
         momentum = float(_key(training, prefix, "momentum", defaults))
-        return keras.optimizers.SGD(lr, momentum=momentum, weight_decay=float(wd) if wd else None)
-    if name == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=0.01 if wd is None else float(wd))
-    raise ValueError(f"Unknown optimizer {name!r}; use {', '.join(OPTIMIZERS)}.")
+        optimizer = keras.optimizers.SGD(lr, momentum=momentum,
+                                         weight_decay=float(wd) if wd else None)
+    elif name == "adamw":
+        optimizer = keras.optimizers.AdamW(lr, weight_decay=0.01 if wd is None else float(wd))
+    else:
+        raise ValueError(f"Unknown optimizer {name!r}; use {', '.join(OPTIMIZERS)}.")
+    return optimizer
 
 
 def compile_model(model, training):
@@ -138,7 +142,55 @@ def compile_model(model, training):
 
 def learning_rate_at(optimizer, step):
     """The learning rate `optimizer` uses at optimizer step `step`."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
     lr = getattr(optimizer, "_learning_rate", None)
     if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
         return float(keras.ops.convert_to_numpy(lr(step)))
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def loss_scaled(optimizer, model):
+    """`optimizer` inside a `LossScaleOptimizer` when `model`'s dtype policy
+    is `mixed_float16`, else `optimizer` itself: what `Model.compile` does to
+    the model's own optimizer, for the other optimizers a model's `compile`
+    takes (RECAP's policy and value, the ordinal agent's, AdaGlimpse's SAC)."""
+    if (model.dtype_policy.name == "mixed_float16"
+            and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def loss_scale(optimizer, variables):
+    """The factor `optimizer` multiplies the loss by before differentiation
+    (a `LossScaleOptimizer`'s current dynamic scale; 1 for any other
+    optimizer) and divides out again in `apply`/`apply_gradients`.
+
+    Builds `optimizer` on `variables` first, so that a traced train step reads
+    the scale variable (before its build Keras answers a Python constant).
+    """
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return tf.constant(1.0 if optimizer.loss_scale_factor is None
+                           else optimizer.loss_scale_factor, tf.float32)
+    if not optimizer.built:
+        optimizer.build(variables)
+    return tf.cast(tf.convert_to_tensor(optimizer.scale_loss(1.0)), tf.float32)
+
+
+def gradients(tape, loss, variables, optimizer):
+    """`tape.gradient(loss, variables)` as `optimizer` expects them: every
+    custom train step takes its gradients here.
+
+    Under mixed precision (`mixed_float16`, a `LossScaleOptimizer`) the float32
+    loss is multiplied by the optimizer's dynamic loss scale as the gradient
+    flows back (so that float16 activation gradients do not underflow); the
+    optimizer's `apply`/`apply_gradients` divides it out again and skips a step
+    whose gradients are not finite. Without loss scaling this is
+    `tape.gradient`. Gradients clipped by norm before `apply` must clip at
+    `clipnorm * loss_scale(optimizer, variables)`.
+    """
+    scale = loss_scale(optimizer, variables)
+    if (not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+            and optimizer.loss_scale_factor is None):
+        return tape.gradient(loss, variables)
+    return tape.gradient(loss, variables,
+                         output_gradients=tf.cast(scale, loss.dtype) * tf.ones_like(loss))

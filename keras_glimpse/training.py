@@ -41,6 +41,7 @@ from keras_glimpse import data as data_lib
 from keras_glimpse import distribute
 from keras_glimpse import export as export_lib
 from keras_glimpse import optimizers
+from keras_glimpse import precision
 from keras_glimpse import registry
 from keras_glimpse import run_dir
 from keras_glimpse import stages as stages_lib
@@ -90,7 +91,7 @@ def _training_keys():
             "jit_compile", "steps_per_execution", "picture_every", "monte_carlo",
             "min_learning_rate", "clipnorm", "learning_rate", "optimizer", "schedule",
             "early_stopping_patience", "plateau_factor", "plateau_patience", "weight_decay",
-            "momentum"}
+            "momentum", "dtype_policy"}
     for name in registry.list_models():
         table = dict(registry.get_preset(name).get("training", {}))
         for stage in (table.pop("stages", {}) or {}).values():
@@ -192,6 +193,9 @@ def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="d
     init_specs += stages_lib.legacy_init_from(registry.get_builder(preset["builder"]),
                                               model_args)
     training.update(training_overrides)  # explicit overrides beat the stage
+    if training.get("dtype_policy", "float32") not in precision.POLICIES:
+        raise ValueError(f"training.dtype_policy must be one of {precision.POLICIES}; "
+                         f"received {training['dtype_policy']!r}.")
     # Validate model overrides now (raises TypeError naming the valid keys).
     registry.model_config(model, **model_args)
     for flag, value in (("epochs", epochs), ("batch_size", batch_size),
@@ -284,11 +288,18 @@ def build_model(config, compile=True, init=False):
     # config.json of a run from before keras_glimpse.stages may still name the
     # earlier stages' files as model arguments: the checkpoint holds the weights.
     args = {k: v for k, v in config["model_args"].items() if k not in legacy}
-    model = registry.build(config["model"], compile=False, **args)
-    if init and config.get("init_from"):
-        stages_lib.apply(model, config["init_from"])
-    if compile:
-        optimizers.compile_model(model, config["training"])
+    # `training.dtype_policy` (float32, mixed_float16, mixed_bfloat16): the
+    # policy the model's layers and optimizers are built under; Keras' global
+    # policy is restored afterwards (keras_glimpse.precision).
+    previous = precision.set_policy(config["training"].get("dtype_policy", "float32"))
+    try:
+        model = registry.build(config["model"], compile=False, **args)
+        if init and config.get("init_from"):
+            stages_lib.apply(model, config["init_from"])
+        if compile:
+            optimizers.compile_model(model, config["training"])
+    finally:
+        keras.config.set_dtype_policy(previous)
     return model
 
 

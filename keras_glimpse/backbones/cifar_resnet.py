@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from keras_glimpse import precision
 from keras_glimpse.backbones.residual_block import BasicBlock, batch_norm, build_blocks, he_normal
 from keras_glimpse.validation import positive_int
 
@@ -94,7 +95,8 @@ class CifarResNet(keras.layers.Layer):
                 stride = 2 if (s > 0 and b == 0) else 1
                 self.residual_blocks.append(BasicBlock(
                     width, stride, self.synchronized_bn, shortcut="pad", name=f"stage{s + 1}_block{b + 1}"))
-        self.classifier = (keras.layers.Dense(num_classes, name="classifier")
+        self.classifier = (keras.layers.Dense(num_classes, name="classifier",
+            dtype=precision.output_dtype())
                            if num_classes is not None else None)
         self.output_dim = num_classes if num_classes is not None else widths[-1]
 

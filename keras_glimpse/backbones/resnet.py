@@ -5,6 +5,7 @@ import os
 import keras
 import tensorflow as tf
 
+from keras_glimpse import precision
 from keras_glimpse.backbones.residual_block import BasicBlock, batch_norm, build_blocks, he_normal
 from keras_glimpse.validation import positive_int
 
@@ -132,7 +133,8 @@ class ResNet(keras.layers.Layer):
                     self.residual_blocks.append(BasicBlock(
                         width, stride, self.synchronized_bn, name=f"stage{s + 1}_block{b + 1}"))
             features = _WIDTHS[-1]
-        self.classifier = (keras.layers.Dense(num_classes, name="classifier")
+        self.classifier = (keras.layers.Dense(num_classes, name="classifier",
+            dtype=precision.output_dtype())
                            if num_classes is not None else None)
         self.output_dim = num_classes if num_classes is not None else features
         self._features = features

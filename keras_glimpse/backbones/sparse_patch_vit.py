@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from keras_glimpse import precision
 from keras_glimpse.backbones.elastic_vit import VIT_SIZES, ElasticViT
 from keras_glimpse.validation import positive_int
 
@@ -51,7 +52,8 @@ class SparsePatchViT(keras.layers.Layer):
         self.size = size
         self.patch = h // grid_size
         self.encoder = ElasticViT(size, patch_size=self.patch, name="encoder")
-        self.head = keras.layers.Dense(num_classes, name="head")
+        self.head = keras.layers.Dense(num_classes, name="head",
+            dtype=precision.output_dtype())
         g, p = grid_size, self.patch
         rows, cols = tf.meshgrid(tf.range(g), tf.range(g), indexing="ij")
         y1, x1 = tf.reshape(rows, [-1]) * p, tf.reshape(cols, [-1]) * p

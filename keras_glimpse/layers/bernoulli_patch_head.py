@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_glimpse import precision
 from keras_glimpse.validation import positive_int, check_seed
 
 _MODES = ("sample", "greedy")
@@ -63,6 +64,8 @@ class BernoulliPatchHead(keras.layers.Layer):
     """
 
     def __init__(self, num_patches, alpha=0.8, seed=None, **kwargs):
+        # float32 under a mixed policy: its outputs feed the losses (keras_glimpse.precision).
+        kwargs["dtype"] = precision.output_dtype(kwargs.get("dtype"))
         super().__init__(**kwargs)
         positive_int("num_patches", num_patches)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (
@@ -73,7 +76,7 @@ class BernoulliPatchHead(keras.layers.Layer):
         self.alpha = float(alpha)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
-        self.logits_dense = keras.layers.Dense(num_patches, name="logits_dense")
+        self.logits_dense = keras.layers.Dense(num_patches, name="logits_dense", dtype=self.dtype_policy)
 
     def build(self, features_shape):
         self.logits_dense.build(tuple(features_shape))

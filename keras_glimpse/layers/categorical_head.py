@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_glimpse import precision
 from keras_glimpse.validation import positive_int, check_seed
 
 _MODES = ("sample", "greedy")
@@ -68,6 +69,8 @@ class CategoricalHead(keras.layers.Layer):
 
     def __init__(self, num_actions, hidden_units=None, zero_init_last_inputs=0, seed=None,
                  **kwargs):
+        # float32 under a mixed policy: its outputs feed the losses (keras_glimpse.precision).
+        kwargs["dtype"] = precision.output_dtype(kwargs.get("dtype"))
         super().__init__(**kwargs)
         positive_int("num_actions", num_actions)
         positive_int("hidden_units", hidden_units, allow_none=True)
@@ -84,9 +87,9 @@ class CategoricalHead(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
         self.hidden_dense = (keras.layers.Dense(hidden_units, activation="relu",
-                                                name="hidden_dense")
+                                                name="hidden_dense", dtype=self.dtype_policy)
                              if hidden_units else None)
-        self.logits_dense = keras.layers.Dense(num_actions, name="logits_dense")
+        self.logits_dense = keras.layers.Dense(num_actions, name="logits_dense", dtype=self.dtype_policy)
 
     def build(self, features_shape):
         features_shape = tuple(features_shape)

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_glimpse import precision
 from keras_glimpse.validation import positive_int
 
 _MASK_VALUE = -1e9
@@ -73,7 +74,7 @@ class GatedAttentionPooling(keras.layers.Layer):
         scores = scores / self.temperature
         if mask is not None:
             valid = keras.ops.cast(mask, scores.dtype)
-            scores = scores + (1.0 - valid) * _MASK_VALUE
+            scores = scores + (1.0 - valid) * precision.mask_value(scores.dtype, _MASK_VALUE)
         alpha = keras.ops.softmax(scores, axis=-1)
         pooled = keras.ops.sum(alpha[..., None] * sequence, axis=1)
         if return_weights:

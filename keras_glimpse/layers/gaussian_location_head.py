@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_glimpse import precision
 from keras_glimpse.validation import positive_int, check_seed
 
 _MODES = ("sample", "greedy")
@@ -67,6 +68,8 @@ class GaussianLocationHead(keras.layers.Layer):
 
     def __init__(self, std=0.05, hidden_units=128, mean_initializer="glorot_uniform", seed=None,
                  **kwargs):
+        # float32 under a mixed policy: its outputs feed the losses (keras_glimpse.precision).
+        kwargs["dtype"] = precision.output_dtype(kwargs.get("dtype"))
         super().__init__(**kwargs)
         if isinstance(std, bool) or not isinstance(std, (int, float)) or not std > 0:
             raise ValueError(f"`std` must be a positive number; received std={std!r}.")
@@ -77,11 +80,11 @@ class GaussianLocationHead(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
         self.hidden_dense = (keras.layers.Dense(hidden_units, activation="relu",
-                                                name="hidden_dense")
+                                                name="hidden_dense", dtype=self.dtype_policy)
                              if hidden_units else None)
         self.mean_initializer = keras.initializers.get(mean_initializer)
         self.mean_dense = keras.layers.Dense(2, kernel_initializer=self.mean_initializer,
-                                             name="mean_dense")
+                                             name="mean_dense", dtype=self.dtype_policy)
 
     def build(self, features_shape):
         features_shape = tuple(features_shape)

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse import precision
 from keras_glimpse.layers.tanh_normal_head import TanhNormalHead
 from keras_glimpse.validation import integer
 
@@ -188,7 +189,8 @@ class GlimpseActorCritic(keras.layers.Layer):
                                 for p in self.parts]
         self.pool_in = _dense_ln_gelu(h, "pool_in")
         self.logits_hidden = keras.layers.Dense(h, activation="gelu", name="logits_hidden")
-        self.logits_out = keras.layers.Dense(num_heads, name="logits_out")
+        self.logits_out = keras.layers.Dense(num_heads, name="logits_out",
+            dtype=precision.output_dtype())
         self.pool_out = _dense_ln_gelu(h, "pool_out")
         if role == "actor":
             self.head = TanhNormalHead(self.action_dim, hidden_units=h, low=0.0, high=1.0,
@@ -196,7 +198,8 @@ class GlimpseActorCritic(keras.layers.Layer):
         else:
             self.action_embed = _dense_ln_gelu(h, "action")
             self.q_hidden = keras.layers.Dense(h, activation="gelu", name="q_hidden")
-            self.q_out = keras.layers.Dense(1, name="q_out")
+            self.q_out = keras.layers.Dense(1, name="q_out",
+            dtype=precision.output_dtype())
 
     def _conv(self, conv, x, fast):
         """`conv(x)`; `fast`: as one matrix product when `conv_matrix_index` allows."""
@@ -238,7 +241,9 @@ class GlimpseActorCritic(keras.layers.Layer):
         features = self._cnn(tf.concat([tf.zeros_like(x[:1]), tf.gather_nd(x, filled)], 0),
                              fast=True)
         scattered = tf.scatter_nd(filled, features[1:], tf.stack([tf.shape(x)[0], 32]))
-        return tf.where(empty[:, None], features[:1], scattered)
+        # features[0], not features[:1]: under XLA the gathered rows have a bounded
+        # dynamic size, and a (<=1, 32) operand does not broadcast.
+        return tf.where(empty[:, None], features[0], scattered)
 
     def pooled_state(self, state, fast=False):
         """The trunk: `(B, hidden_units)` pooled state features (`fast`: see `call`)."""
@@ -262,7 +267,7 @@ class GlimpseActorCritic(keras.layers.Layer):
         weights = tf.nn.softmax(tf.reshape(logits, [b, n, self.num_heads]), axis=1)
         hd = self.hidden_units // self.num_heads
         xh = tf.reshape(x, [b, n, self.num_heads, hd])
-        pooled = tf.reduce_sum(xh * weights[..., None], axis=1)  # (B, heads, hd)
+        pooled = tf.reduce_sum(xh * tf.cast(weights, xh.dtype)[..., None], axis=1)  # (B, heads, hd)
         pooled = tf.reshape(pooled, [b, self.hidden_units])
         return _apply(self.pool_out, pooled)
 

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from keras_glimpse import precision
 from keras_glimpse.layers.elastic_position_encoding import grid_position_table
 from keras_glimpse.layers.vit_block import ViTBlock
 from keras_glimpse.validation import positive_int
@@ -82,7 +83,8 @@ class ReconstructionDecoder(keras.layers.Layer):
                        for i in range(depth)]
         self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="decoder_norm")
         self.pred = keras.layers.Dense(patch_size * patch_size * image_shape[2],
-                                       name="decoder_pred")
+                                       name="decoder_pred",
+                                       dtype=precision.output_dtype())
 
     def build(self, tokens_shape, padding_mask_shape=None):
         self.embed.build(tuple(tokens_shape))

@@ -5,6 +5,7 @@ import math
 import keras
 import tensorflow as tf
 
+from keras_glimpse import precision
 from keras_glimpse.layers.reconstruction_decoder import ReconstructionDecoder
 from keras_glimpse.validation import integer
 
@@ -98,7 +99,8 @@ class SegmentationDecoder(keras.layers.Layer):
         for i, c in enumerate(head_channels + [head_channels[-1]]):
             self.convs.append(keras.layers.Conv2D(c, 3, padding="same", name=f"conv_{i}"))
             self.norms.append(keras.layers.BatchNormalization(synchronized=True, name=f"bn_{i}"))
-        self.classifier = keras.layers.Conv2D(num_classes, 1, name="classifier")
+        self.classifier = keras.layers.Conv2D(num_classes, 1, name="classifier",
+            dtype=precision.output_dtype())
 
     def build(self, tokens_shape, padding_mask_shape=None):
         self.decoder.build(tokens_shape)

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_glimpse import precision
 from keras_glimpse.validation import number, positive_int, check_seed
 
 _MODES = ("sample", "greedy")
@@ -75,6 +76,8 @@ class TanhNormalHead(keras.layers.Layer):
 
     def __init__(self, action_dim=3, hidden_units=256, low=0.0, high=1.0, min_std=0.01,
                  seed=None, **kwargs):
+        # float32 under a mixed policy: its outputs feed the losses (keras_glimpse.precision).
+        kwargs["dtype"] = precision.output_dtype(kwargs.get("dtype"))
         super().__init__(**kwargs)
         positive_int("action_dim", action_dim)
         positive_int("hidden_units", hidden_units, allow_none=True)
@@ -95,9 +98,9 @@ class TanhNormalHead(keras.layers.Layer):
         self._std_bias = math.log(math.expm1(_TARGET_STD_AT_ZERO - min_std))
         self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
         self.hidden_dense = (keras.layers.Dense(hidden_units, activation="gelu",
-                                                name="hidden_dense")
+                                                name="hidden_dense", dtype=self.dtype_policy)
                              if hidden_units else None)
-        self.params_dense = keras.layers.Dense(2 * action_dim, name="params_dense")
+        self.params_dense = keras.layers.Dense(2 * action_dim, name="params_dense", dtype=self.dtype_policy)
 
     def build(self, features_shape):
         features_shape = tuple(features_shape)

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_glimpse import precision
 from keras_glimpse.validation import positive_int
 
 
@@ -35,13 +36,15 @@ class ValueHead(keras.layers.Layer):
     """
 
     def __init__(self, hidden_units=None, **kwargs):
+        # float32 under a mixed policy: its outputs feed the losses (keras_glimpse.precision).
+        kwargs["dtype"] = precision.output_dtype(kwargs.get("dtype"))
         super().__init__(**kwargs)
         positive_int("hidden_units", hidden_units, allow_none=True)
         self.hidden_units = hidden_units
         self.hidden_dense = (keras.layers.Dense(hidden_units, activation="relu",
-                                                name="hidden_dense")
+                                                name="hidden_dense", dtype=self.dtype_policy)
                              if hidden_units else None)
-        self.value_dense = keras.layers.Dense(1, name="value_dense")
+        self.value_dense = keras.layers.Dense(1, name="value_dense", dtype=self.dtype_policy)
 
     def build(self, features_shape):
         features_shape = tuple(features_shape)

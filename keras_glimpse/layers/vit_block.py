@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from keras_glimpse import precision
 from keras_glimpse.validation import positive_int
 
 MASK_VALUE = -1e8
@@ -101,7 +102,7 @@ class ViTBlock(keras.layers.Layer):
         logits = tf.matmul(q, k, transpose_b=True) * (hd ** -0.5)
         if padding_mask is not None:
             pad = tf.cast(padding_mask, logits.dtype)[:, None, None, :]
-            logits = logits + pad * MASK_VALUE
+            logits = logits + pad * precision.mask_value(logits.dtype, MASK_VALUE)
         probs = tf.nn.softmax(logits, axis=-1)
         out = tf.matmul(probs, v)  # (B, h, N, hd)
         out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b, n, self.dim])

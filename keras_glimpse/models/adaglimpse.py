@@ -6,6 +6,7 @@ import math
 import keras
 import tensorflow as tf
 
+from keras_glimpse import precision
 from keras_glimpse import early_exit, optimizers
 from keras_glimpse.backbones.elastic_vit import VIT_SIZES, ElasticViT
 from keras_glimpse.layers.elastic_glimpse import ElasticGlimpse
@@ -192,8 +193,11 @@ class AdaGlimpse(GlimpseModel):
         self.current_epoch = 0
 
         self.num_slots = num_glimpses * grid_size**2
+        # The sensor and the agent's observations stay float32 under a mixed
+        # policy (boxes are coordinates; the replay buffer stores float32).
         self.sensor = ElasticGlimpse(grid_size, patch_size,
-                                     max_size_ratio=self.max_glimpse_size_ratio, name="sensor")
+                                     max_size_ratio=self.max_glimpse_size_ratio,
+                                     dtype=precision.output_dtype(), name="sensor")
         self.encoder = ElasticViT(backbone_size, patch_size=patch_size, name="encoder")
         self.task_head = self.task_impl.make_head(patch_size, decoder_dim, decoder_depth,
                                                   decoder_heads)
@@ -266,9 +270,9 @@ class AdaGlimpse(GlimpseModel):
         predictions = self.task_impl.predict(self.task_head, tokens, mask, training)
         state = {
             "patches": patches,
-            "importance": enc["importance"],
+            "importance": tf.cast(enc["importance"], patches.dtype),
             "coords": self._normalise_coords(boxes),
-            "latent": tf.stop_gradient(tokens[:, 1:]),
+            "latent": tf.cast(tf.stop_gradient(tokens[:, 1:]), patches.dtype),
             "mask": mask[..., None],
         }
         return predictions, state
@@ -322,7 +326,7 @@ class AdaGlimpse(GlimpseModel):
                             action = tf.where(random_until, uniform, action)
                 action = tf.stop_gradient(action)
                 new_patches, new_boxes = self.sensor(images, action)
-                active = tf.cast(tf.logical_not(done), tf.float32)
+                active = tf.cast(tf.logical_not(done), new_patches.dtype)
                 taken = taken + active
                 patches_list.append(new_patches * active[:, None, None, None, None])
                 boxes_list.append(new_boxes * active[:, None, None] - (1.0 - active)[:, None, None])
@@ -390,10 +394,10 @@ class AdaGlimpse(GlimpseModel):
             self.build_from_image_shape()
         optimizer = optimizer or keras.optimizers.AdamW(1e-5, weight_decay=1e-4)
         super().compile(optimizer=optimizer, **kwargs)
-        self.actor_optimizer = actor_optimizer or keras.optimizers.AdamW(1e-3, weight_decay=0.01)
-        self.critic_optimizer = critic_optimizer or keras.optimizers.AdamW(1e-3,
-                                                                           weight_decay=0.01)
-        self.alpha_optimizer = alpha_optimizer or keras.optimizers.AdamW(1e-3, weight_decay=0.01)
+        sac_default = functools.partial(keras.optimizers.AdamW, 1e-3, weight_decay=0.01)
+        self.actor_optimizer = optimizers.loss_scaled(actor_optimizer or sac_default(), self)
+        self.critic_optimizer = optimizers.loss_scaled(critic_optimizer or sac_default(), self)
+        self.alpha_optimizer = optimizers.loss_scaled(alpha_optimizer or sac_default(), self)
         self.optimizer.build(self.backbone_variables)
         self.actor_optimizer.build(self.actor.trainable_variables)
         self.critic_optimizer.build(self.critic_variables)
@@ -491,7 +495,7 @@ class AdaGlimpse(GlimpseModel):
                                                  training=True)
             per_example = self.task_impl.loss(predictions, images, targets)
             loss = reduce_loss(per_example)
-        grads = tape.gradient(loss, variables)
+        grads = optimizers.gradients(tape, loss, variables, self.optimizer)
         self.optimizer.apply_gradients(zip(grads, variables))
         return self._update_metrics(per_example, predictions, targets, out)
 
@@ -596,7 +600,8 @@ class AdaGlimpse(GlimpseModel):
             n = tf.where(tf.logical_or(tf.equal(i, 0), tf.equal(i, T + 1)), 1, b)
             predictions, state = self._encode(patches[:n], boxes[:n], mask[:n], training=False)
             predictions, state = tf.nest.map_structure(
-                lambda x: tf.ensure_shape(tf.repeat(x, b // n, axis=0), [batch, *x.shape[1:]]),
+                # (a gather, not tf.repeat: XLA cannot tile by a dynamic count)
+                lambda x: tf.ensure_shape(tf.gather(x, tf.range(b) % n), [batch, *x.shape[1:]]),
                 (predictions, state))
             return predictions, state, self.task_impl.score(predictions, images, targets, True)
 
@@ -622,7 +627,7 @@ class AdaGlimpse(GlimpseModel):
                   "score": tf.zeros([b])}
         init = (tf.constant(0), tf.zeros([b, T * g2, p, p, c]), tf.zeros([b, T * g2, 4]),
                 tf.ones([b, T * g2]), state0, {**state0, "action": tf.zeros([b, 3])},
-                tf.TensorArray(self.compute_dtype, size=T + 2, element_shape=None),
+                tf.TensorArray(tf.float32, size=T + 2, element_shape=None),  # predictions
                 tf.TensorArray(tf.float32, size=T + 2))
         out = tf.while_loop(lambda i, *_: i <= T + 1, body, init, maximum_iterations=T + 2)
         predictions = tf.ensure_shape(out[6].read(T), predictions_shape[-1])
@@ -680,7 +685,8 @@ class AdaGlimpse(GlimpseModel):
             actor_loss = reduce_loss(sac.actor_loss(pi["log_prob"], *q_pi, alpha))
             q1, q2 = [critic.from_pooled(h, batch["action"]) for critic, h in zip(critics, pooled)]
             with tape.stop_recording():
-                grads = tape.gradient(actor_loss, actor_variables)
+                grads = optimizers.gradients(tape, actor_loss, actor_variables,
+                                             self.actor_optimizer)
                 self.actor_optimizer.apply_gradients(zip(grads, actor_variables))
                 # The TD target: next actions from the updated actor, target critics.
                 next_pi = self.actor(nxt, mode="sample", fast=True)
@@ -690,7 +696,8 @@ class AdaGlimpse(GlimpseModel):
                                   tf.stop_gradient(next_pi["log_prob"]), alpha,
                                   batch["terminated"], self.gamma, self.reward_scale)
             critic_loss = reduce_loss(sac.critic_loss(q1, q2, y))
-        grads = tape.gradient(critic_loss, critic_variables)
+        grads = optimizers.gradients(tape, critic_loss, critic_variables,
+                                     self.critic_optimizer)
         del tape
         self.critic_optimizer.apply_gradients(zip(grads, critic_variables))
         target_entropy = -3.0 if self.target_entropy is None else float(self.target_entropy)

@@ -27,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse import precision
 from keras_glimpse.layers.reconstruction_decoder import ReconstructionDecoder
 from keras_glimpse.layers.segmentation_decoder import (
     IGNORE_LABEL, SegmentationDecoder, segmentation_cross_entropy)
@@ -125,7 +126,8 @@ class ClassificationTask(_LabelledTask):
     early_stops = True
 
     def make_head(self, patch_size, dim, depth, heads):
-        return keras.layers.Dense(self.num_classes, name="classifier")
+        return keras.layers.Dense(self.num_classes, name="classifier",
+            dtype=precision.output_dtype())
 
     def predict(self, head, tokens, mask, training=False):
         return head(tokens[:, 0])

@@ -269,7 +269,7 @@ class OrdinalLocalizer(GlimpseModel):
         if agent_optimizer is None:
             agent_optimizer = keras.optimizers.Adam(1e-3)
         super().compile(optimizer=optimizer, **kwargs)
-        self.agent_optimizer = agent_optimizer
+        self.agent_optimizer = optimizers.loss_scaled(agent_optimizer, self)
         self.optimizer.build(self.embedding_variables)
         self.agent_optimizer.build(self.agent_variables)
 
@@ -336,7 +336,7 @@ class OrdinalLocalizer(GlimpseModel):
         with tf.GradientTape() as tape:
             per_example, ordinal = self._pretrain_losses(x, gt, training=True)
             loss = reinforce.reduce_loss(per_example, global_batch_size=self._global_batch(x))
-        grads = tape.gradient(loss, self.embedding_variables)
+        grads = optimizers.gradients(tape, loss, self.embedding_variables, self.optimizer)
         self.optimizer.apply_gradients(zip(grads, self.embedding_variables))
         self.loss_tracker.update_state(per_example)
         self._update_ordinal(*ordinal)
@@ -361,9 +361,11 @@ class OrdinalLocalizer(GlimpseModel):
                                                        pair_ious[:, 0], pair_ious[:, 1],
                                                        self.margin)
             emb_loss = reinforce.reduce_loss(per_example, global_batch_size=self._global_batch(x))
-        agent_grads = agent_tape.gradient(agent_loss, agent_vars)
+        agent_grads = optimizers.gradients(agent_tape, agent_loss, agent_vars,
+                                          self.agent_optimizer)
         self.agent_optimizer.apply_gradients(zip(agent_grads, agent_vars))
-        emb_grads = emb_tape.gradient(emb_loss, self.embedding_variables)
+        emb_grads = optimizers.gradients(emb_tape, emb_loss, self.embedding_variables,
+                                        self.optimizer)
         self.optimizer.apply_gradients(zip(emb_grads, self.embedding_variables))
 
         final_iou = box_dynamics.box_iou(episode["predictions"], gt)

@@ -385,7 +385,7 @@ class PatchDrop(GlimpseModel):
         return images, tf.reshape(tf.cast(y, tf.int32), [-1])
 
     def _apply(self, tape, loss, variables):
-        grads = tape.gradient(loss, variables)
+        grads = optimizers.gradients(tape, loss, variables, self.optimizer)
         self.optimizer.apply(grads, variables)
 
     def train_step(self, data):

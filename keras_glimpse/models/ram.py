@@ -9,6 +9,7 @@ shares with URAM are in `keras_glimpse.models.recurrent_attention`.
 import keras
 import tensorflow as tf
 
+from keras_glimpse import precision
 from keras_glimpse import early_exit
 from keras_glimpse.layers.value_head import ValueHead
 from keras_glimpse.validation import integer, number
@@ -154,7 +155,8 @@ class RAM(RecurrentAttention):
                           location_units, hidden_units, location_hidden_units, std,
                           reinforce_weight, policy, seed)
         self.num_classes = integer("num_classes", num_classes, minimum=2)
-        self.classifier = keras.layers.Dense(num_classes, name="classifier")
+        self.classifier = keras.layers.Dense(num_classes, name="classifier",
+            dtype=precision.output_dtype())
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         self.reward_tracker = keras.metrics.Mean(name="reward")

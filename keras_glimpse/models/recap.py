@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from keras_glimpse import precision
 from keras_glimpse import optimizers
 from keras_glimpse.distribute import clip_by_global_norm_across_replicas
 from keras_glimpse.layers.categorical_head import CategoricalHead
@@ -207,7 +208,8 @@ class RECAP(GlimpseModel):
                                              name="summarizer")
         self.gate = GatedAttentionPooling(self.gate_units, temperature=self.temperature,
                                           name="gate")
-        self.classifier = keras.layers.Dense(self.num_classes, name="classifier")
+        self.classifier = keras.layers.Dense(self.num_classes, name="classifier",
+            dtype=precision.output_dtype())
         if stage == "agent":
             self.memory = RecurrentCore(self.embed_dim, cell_type="lstm", name="memory")
             self.policy_head = CategoricalHead(self.num_actions, hidden_units=self.policy_units,
@@ -314,8 +316,10 @@ class RECAP(GlimpseModel):
         self.build_from_image_shape()
         self.optimizer.build(self.classification_variables())
         if self.stage == "agent":
-            self.policy_optimizer = policy_optimizer or keras.optimizers.Adam(3e-4)
-            self.value_optimizer = value_optimizer or keras.optimizers.Adam(1e-3)
+            self.policy_optimizer = optimizers.loss_scaled(
+                policy_optimizer or keras.optimizers.Adam(3e-4), self)
+            self.value_optimizer = optimizers.loss_scaled(
+                value_optimizer or keras.optimizers.Adam(1e-3), self)
             self.policy_optimizer.build(self.policy_variables() + self.memory_variables())
             self.value_optimizer.build(self.value_variables())
 
@@ -414,7 +418,8 @@ class RECAP(GlimpseModel):
             h, states = self.memory(feat, states, training=training)
             values.append(self.value_head(tf.stop_gradient(h)))
             if policy == "learned":
-                out = self.policy_head(tf.concat([h, location], axis=-1), mode=mode, mask=visited)
+                out = self.policy_head(tf.concat([h, tf.cast(location, h.dtype)], axis=-1), mode=mode,
+                                       mask=visited)
             else:
                 out = self._random_policy(visited)
             action = tf.stop_gradient(out["action"])
@@ -471,7 +476,7 @@ class RECAP(GlimpseModel):
                 onehot, logits, from_logits=True, label_smoothing=self.label_smoothing)
             loss = reinforce.reduce_loss(per_example)
         variables = self.classification_variables()
-        grads = tape.gradient(loss, variables)
+        grads = optimizers.gradients(tape, loss, variables, self.optimizer)
         self.optimizer.apply(grads, variables)
         self._trackers["loss"].update_state(per_example)
         self._accuracy.update_state(y, logits)
@@ -520,18 +525,25 @@ class RECAP(GlimpseModel):
         with tf.GradientTape(persistent=True) as tape:
             losses = self.agent_losses(x, y, training=True)
         cls_vars = self.classification_variables()
-        cls_grads = tape.gradient(losses["ce_loss"], cls_vars)
+        cls_grads = optimizers.gradients(tape, losses["ce_loss"], cls_vars, self.optimizer)
         self.optimizer.apply(cls_grads, cls_vars)
         if self.policy == "learned":
             policy_vars, memory_vars = self.policy_variables(), self.memory_variables()
-            grads = tape.gradient(losses["policy_loss"], policy_vars + memory_vars)
+            variables = policy_vars + memory_vars
+            grads = optimizers.gradients(tape, losses["policy_loss"], variables,
+                                         self.policy_optimizer)
+            # (the gradients carry the loss scale: so does the clipping norm)
+            scale = optimizers.loss_scale(self.policy_optimizer, variables)
             policy_grads, _ = clip_by_global_norm_across_replicas(
-                grads[:len(policy_vars)], self.policy_clipnorm)
+                grads[:len(policy_vars)], self.policy_clipnorm * scale)
             self.policy_optimizer.apply(policy_grads + grads[len(policy_vars):],
                                         policy_vars + memory_vars)
         value_vars = self.value_variables()
-        value_grads = tape.gradient(losses["value_loss"], value_vars)
-        value_grads, _ = clip_by_global_norm_across_replicas(value_grads, self.value_clipnorm)
+        value_grads = optimizers.gradients(tape, losses["value_loss"], value_vars,
+                                           self.value_optimizer)
+        value_grads, _ = clip_by_global_norm_across_replicas(
+            value_grads,
+            self.value_clipnorm * optimizers.loss_scale(self.value_optimizer, value_vars))
         self.value_optimizer.apply(value_grads, value_vars)
         del tape
         self._trackers["loss"].update_state(losses["per_example_ce"])

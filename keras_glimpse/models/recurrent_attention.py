@@ -144,7 +144,7 @@ class RecurrentAttention(GlimpseModel):
 
     def _first_location(self, images, mode, policy):
         batch = tf.shape(images)[0]
-        zeros = tf.zeros(tf.stack([batch, 2]), images.dtype)
+        zeros = tf.zeros(tf.stack([batch, 2]), self.location_head.compute_dtype)
         if policy == "center" or (policy == "learned"
                                   and (mode == "greedy" or self.centre_start)):
             return zeros
@@ -159,7 +159,9 @@ class RecurrentAttention(GlimpseModel):
         # pipelines may hand over batches with unknown spatial dimensions).
         images = tf.ensure_shape(images, (None,) + tuple(self.image_shape))
         batch = tf.shape(images)[0]
-        zeros = tf.zeros(tf.stack([batch, 2]), images.dtype)
+        # Locations, log-probabilities and baselines are the heads' float32
+        # under a mixed policy (keras_glimpse.precision).
+        zeros = tf.zeros(tf.stack([batch, 2]), self.location_head.compute_dtype)
         loc = self._first_location(images, mode, policy)
         states = self.core.get_initial_state(batch)
         locations, hidden, log_probs, baselines, extras = [], [], [], [], []
@@ -180,8 +182,8 @@ class RecurrentAttention(GlimpseModel):
             log_probs = tf.stack(log_probs, axis=1)
             baselines = tf.stack(baselines, axis=1)
         else:
-            log_probs = tf.zeros(tf.stack([batch, 0]), images.dtype)
-            baselines = tf.zeros(tf.stack([batch, 0]), images.dtype)
+            log_probs = tf.zeros(tf.stack([batch, 0]), self.location_head.compute_dtype)
+            baselines = tf.zeros(tf.stack([batch, 0]), self.baseline.compute_dtype)
         return {
             "locations": tf.stack(locations, axis=1),
             "hidden_states": tf.stack(hidden, axis=1),
@@ -211,7 +213,7 @@ class RecurrentAttention(GlimpseModel):
             terms = self.compute_losses(images, targets, out)
             loss = tf.nn.compute_average_loss(terms["total"])
         variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
+        grads = optimizers.gradients(tape, loss, variables, self.optimizer)
         self.optimizer.apply_gradients(
             [(g, v) for g, v in zip(grads, variables) if g is not None])
         return self._update_metrics(terms)

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_glimpse import precision
 from keras_glimpse import optimizers
 from keras_glimpse.validation import number
 from keras_glimpse.objectives import reinforce
@@ -156,7 +157,8 @@ class URAM(RecurrentAttention):
                              f"decoder_activation={decoder_activation!r}.") from e
         self.decoder_activation = decoder_activation
         self.decoder = keras.layers.Dense(int(np.prod(self.image_shape)),
-                                          activation=decoder_activation, name="decoder")
+                                          activation=decoder_activation, name="decoder",
+                                          dtype=precision.output_dtype())
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.mse_tracker = keras.metrics.Mean(name="reconstruction_mse")
         self.reward_tracker = keras.metrics.Mean(name="reward")

@@ -26,6 +26,7 @@ Reference:
 
 import tensorflow as tf
 
+from keras_glimpse import optimizers
 from keras_glimpse.objectives.reinforce import reduce_loss
 
 
@@ -105,7 +106,8 @@ def actor_step(observation, actor, critics, log_alpha, optimizer, global_batch_s
         q1_pi = critics[0](observation, pi["action"])
         q2_pi = critics[1](observation, pi["action"])
         loss = reduce_loss(actor_loss(pi["log_prob"], q1_pi, q2_pi, alpha), global_batch_size)
-    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    optimizer.apply_gradients(zip(optimizers.gradients(tape, loss, variables, optimizer),
+                                  variables))
     return pi, loss
 
 
@@ -131,7 +133,8 @@ def critic_step(batch, actor, critics, target_critics, log_alpha, optimizer, gam
         q1 = critics[0](obs, batch["action"])
         q2 = critics[1](obs, batch["action"])
         loss = reduce_loss(critic_loss(q1, q2, y), global_batch_size)
-    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    optimizer.apply_gradients(zip(optimizers.gradients(tape, loss, variables, optimizer),
+                                  variables))
     return {"loss": loss, "q": reduce_loss(tf.minimum(q1, q2), global_batch_size),
             "target": reduce_loss(y, global_batch_size)}
 
@@ -141,7 +144,8 @@ def temperature_step(log_alpha, log_prob, target_entropy, optimizer, global_batc
     with tf.GradientTape() as tape:
         loss = reduce_loss(temperature_loss(log_alpha, log_prob, target_entropy),
                            global_batch_size)
-    optimizer.apply_gradients(zip(tape.gradient(loss, [log_alpha]), [log_alpha]))
+    optimizer.apply_gradients(
+        zip(optimizers.gradients(tape, loss, [log_alpha], optimizer), [log_alpha]))
     return loss
 
 

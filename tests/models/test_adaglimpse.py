@@ -182,7 +182,10 @@ def _sgd_model(impl, eager, **kw):
     return m
 
 
-@pytest.mark.parametrize("impl,iters", [("loop", 2), ("loop", 1), ("unrolled", 2)])
+# (loop-2 by default: it catches every planted bug; the others in `make test-slow`)
+@pytest.mark.parametrize("impl,iters", [("loop", 2),
+                                        pytest.param("loop", 1, marks=pytest.mark.slow),
+                                        pytest.param("unrolled", 2, marks=pytest.mark.slow)])
 def test_rl_step_equals_the_previous_implementation(impl, iters):
     """The RL step (`rl_step_impl="loop"`, a tf.while_loop traced once, the
     default; `"unrolled"`, what runs under a strategy), with its shared critic
@@ -262,8 +265,9 @@ def test_full_rl_train_step_one_vs_two_replicas():
     assert steps == [4, 4]
 
 
-@pytest.mark.parametrize("stage,backbone_training", [("pretrain", "alternating"),
-                                                     ("rl", "backbone_only")])
+@pytest.mark.parametrize("stage,backbone_training", [
+    ("pretrain", "alternating"),
+    pytest.param("rl", "backbone_only", marks=pytest.mark.slow)])  # 70 s: test-slow
 def test_backbone_train_step_one_vs_two_replicas(stage, backbone_training):
     """The pretrain phase (random glimpses after the whole image) and the
     backbone phase (the actor's glimpses): one SGD step of the encoder and task

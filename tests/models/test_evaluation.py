@@ -224,7 +224,9 @@ ADA = dict(image_shape=(16, 16, 1), num_glimpses=2, grid_size=1, patch_size=8,
            freeze_backbone_epochs=1, seed=0)
 
 
-@pytest.mark.parametrize("task", ["reconstruction", "classification"])
+# (reconstruction: 2 min of CPU, in `make test-slow`; classification runs by default)
+@pytest.mark.parametrize("task", [pytest.param("reconstruction", marks=pytest.mark.slow),
+                                  "classification"])
 def test_adaglimpse_evaluate_policy_equals_the_old_loop(task):
     kw = {"task": task, "num_classes": 3} if task == "classification" else {}
     model = AdaGlimpse(**ADA, **kw)

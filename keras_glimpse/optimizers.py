@@ -188,9 +188,9 @@ def gradients(tape, loss, variables, optimizer):
     `tape.gradient`. Gradients clipped by norm before `apply` must clip at
     `clipnorm * loss_scale(optimizer, variables)`.
     """
-    scale = loss_scale(optimizer, variables)
     if (not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
             and optimizer.loss_scale_factor is None):
         return tape.gradient(loss, variables)
+    scale = loss_scale(optimizer, variables)
     return tape.gradient(loss, variables,
                          output_gradients=tf.cast(scale, loss.dtype) * tf.ones_like(loss))

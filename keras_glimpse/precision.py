@@ -30,11 +30,16 @@ def output_dtype(dtype=None):
     return None
 
 
+def check_policy(name):
+    """Raises a one-line ValueError unless `name` is one of `POLICIES`."""
+    if name not in POLICIES:
+        raise ValueError(f"training.dtype_policy must be one of {POLICIES}; received {name!r}.")
+
+
 def set_policy(name):
     """Sets Keras' global dtype policy to `name` (one of `POLICIES`) for the
     models built next; returns the previous policy's name."""
-    if name not in POLICIES:
-        raise ValueError(f"training.dtype_policy must be one of {POLICIES}; received {name!r}.")
+    check_policy(name)
     previous = keras.config.dtype_policy().name
     keras.config.set_dtype_policy(name)
     return previous

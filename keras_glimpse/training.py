@@ -193,9 +193,7 @@ def resolve_config(model, model_dir=None, data_dir=None, stage=None, strategy="d
     init_specs += stages_lib.legacy_init_from(registry.get_builder(preset["builder"]),
                                               model_args)
     training.update(training_overrides)  # explicit overrides beat the stage
-    if training.get("dtype_policy", "float32") not in precision.POLICIES:
-        raise ValueError(f"training.dtype_policy must be one of {precision.POLICIES}; "
-                         f"received {training['dtype_policy']!r}.")
+    precision.check_policy(training.get("dtype_policy", "float32"))
     # Validate model overrides now (raises TypeError naming the valid keys).
     registry.model_config(model, **model_args)
     for flag, value in (("epochs", epochs), ("batch_size", batch_size),

@@ -180,5 +180,6 @@ def test_mixed_float16_step_moves_the_weights_as_float32_does(name, stage):
     SLOW_STAGES, slow=[("adaglimpse_digits_classification", "rl")]))
 def test_every_train_step_compiles_with_xla(name, stage):
     run = _one_step(name, stage, "float32", jit=True)
+    assert run["model"].jit_compile is True  # Keras did not fall back to the plain graph
     assert all(np.isfinite(v[-1]) for v in run["history"].values()), run["history"]
     assert np.linalg.norm(_flat(run["after"]) - _flat(run["before"])) > 0

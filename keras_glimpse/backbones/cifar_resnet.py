@@ -96,7 +96,7 @@ class CifarResNet(keras.layers.Layer):
                 self.residual_blocks.append(BasicBlock(
                     width, stride, self.synchronized_bn, shortcut="pad", name=f"stage{s + 1}_block{b + 1}"))
         self.classifier = (keras.layers.Dense(num_classes, name="classifier",
-            dtype=precision.output_dtype())
+                                              dtype=precision.output_dtype())
                            if num_classes is not None else None)
         self.output_dim = num_classes if num_classes is not None else widths[-1]
 

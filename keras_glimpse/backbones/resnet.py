@@ -134,7 +134,7 @@ class ResNet(keras.layers.Layer):
                         width, stride, self.synchronized_bn, name=f"stage{s + 1}_block{b + 1}"))
             features = _WIDTHS[-1]
         self.classifier = (keras.layers.Dense(num_classes, name="classifier",
-            dtype=precision.output_dtype())
+                                              dtype=precision.output_dtype())
                            if num_classes is not None else None)
         self.output_dim = num_classes if num_classes is not None else features
         self._features = features

@@ -53,7 +53,7 @@ class SparsePatchViT(keras.layers.Layer):
         self.patch = h // grid_size
         self.encoder = ElasticViT(size, patch_size=self.patch, name="encoder")
         self.head = keras.layers.Dense(num_classes, name="head",
-            dtype=precision.output_dtype())
+                                       dtype=precision.output_dtype())
         g, p = grid_size, self.patch
         rows, cols = tf.meshgrid(tf.range(g), tf.range(g), indexing="ij")
         y1, x1 = tf.reshape(rows, [-1]) * p, tf.reshape(cols, [-1]) * p

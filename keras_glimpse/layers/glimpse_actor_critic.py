@@ -190,7 +190,7 @@ class GlimpseActorCritic(keras.layers.Layer):
         self.pool_in = _dense_ln_gelu(h, "pool_in")
         self.logits_hidden = keras.layers.Dense(h, activation="gelu", name="logits_hidden")
         self.logits_out = keras.layers.Dense(num_heads, name="logits_out",
-            dtype=precision.output_dtype())
+                                             dtype=precision.output_dtype())
         self.pool_out = _dense_ln_gelu(h, "pool_out")
         if role == "actor":
             self.head = TanhNormalHead(self.action_dim, hidden_units=h, low=0.0, high=1.0,
@@ -199,7 +199,7 @@ class GlimpseActorCritic(keras.layers.Layer):
             self.action_embed = _dense_ln_gelu(h, "action")
             self.q_hidden = keras.layers.Dense(h, activation="gelu", name="q_hidden")
             self.q_out = keras.layers.Dense(1, name="q_out",
-            dtype=precision.output_dtype())
+                                            dtype=precision.output_dtype())
 
     def _conv(self, conv, x, fast):
         """`conv(x)`; `fast`: as one matrix product when `conv_matrix_index` allows."""

@@ -100,7 +100,7 @@ class SegmentationDecoder(keras.layers.Layer):
             self.convs.append(keras.layers.Conv2D(c, 3, padding="same", name=f"conv_{i}"))
             self.norms.append(keras.layers.BatchNormalization(synchronized=True, name=f"bn_{i}"))
         self.classifier = keras.layers.Conv2D(num_classes, 1, name="classifier",
-            dtype=precision.output_dtype())
+                                              dtype=precision.output_dtype())
 
     def build(self, tokens_shape, padding_mask_shape=None):
         self.decoder.build(tokens_shape)

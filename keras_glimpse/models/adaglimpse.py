@@ -6,8 +6,7 @@ import math
 import keras
 import tensorflow as tf
 
-from keras_glimpse import precision
-from keras_glimpse import early_exit, optimizers
+from keras_glimpse import early_exit, optimizers, precision
 from keras_glimpse.backbones.elastic_vit import VIT_SIZES, ElasticViT
 from keras_glimpse.layers.elastic_glimpse import ElasticGlimpse
 from keras_glimpse.layers.glimpse_actor_critic import STATE_PARTS, GlimpseActorCritic

@@ -127,7 +127,7 @@ class ClassificationTask(_LabelledTask):
 
     def make_head(self, patch_size, dim, depth, heads):
         return keras.layers.Dense(self.num_classes, name="classifier",
-            dtype=precision.output_dtype())
+                                  dtype=precision.output_dtype())
 
     def predict(self, head, tokens, mask, training=False):
         return head(tokens[:, 0])

@@ -156,7 +156,7 @@ class RAM(RecurrentAttention):
                           reinforce_weight, policy, seed)
         self.num_classes = integer("num_classes", num_classes, minimum=2)
         self.classifier = keras.layers.Dense(num_classes, name="classifier",
-            dtype=precision.output_dtype())
+                                             dtype=precision.output_dtype())
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         self.reward_tracker = keras.metrics.Mean(name="reward")

@@ -3,8 +3,7 @@
 import keras
 import tensorflow as tf
 
-from keras_glimpse import precision
-from keras_glimpse import optimizers
+from keras_glimpse import optimizers, precision
 from keras_glimpse.distribute import clip_by_global_norm_across_replicas
 from keras_glimpse.layers.categorical_head import CategoricalHead
 from keras_glimpse.layers.gated_attention_pooling import GatedAttentionPooling
@@ -209,7 +208,7 @@ class RECAP(GlimpseModel):
         self.gate = GatedAttentionPooling(self.gate_units, temperature=self.temperature,
                                           name="gate")
         self.classifier = keras.layers.Dense(self.num_classes, name="classifier",
-            dtype=precision.output_dtype())
+                                             dtype=precision.output_dtype())
         if stage == "agent":
             self.memory = RecurrentCore(self.embed_dim, cell_type="lstm", name="memory")
             self.policy_head = CategoricalHead(self.num_actions, hidden_units=self.policy_units,
@@ -418,8 +417,8 @@ class RECAP(GlimpseModel):
             h, states = self.memory(feat, states, training=training)
             values.append(self.value_head(tf.stop_gradient(h)))
             if policy == "learned":
-                out = self.policy_head(tf.concat([h, tf.cast(location, h.dtype)], axis=-1), mode=mode,
-                                       mask=visited)
+                inputs = tf.concat([h, tf.cast(location, h.dtype)], axis=-1)
+                out = self.policy_head(inputs, mode=mode, mask=visited)
             else:
                 out = self._random_policy(visited)
             action = tf.stop_gradient(out["action"])

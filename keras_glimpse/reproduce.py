@@ -23,6 +23,18 @@ stages = [{name = "pretrain", stage = "pretrain"},
           {name = "agent", stage = "agent", init_from = ["pretrain"]}]
 ```
 
+A method whose own test metrics carry its comparisons (PatchDrop reports the
+classifier on all patches and on a same-count random mask beside its policy)
+states its target as `checks` on the learned run's test metrics (the mean
+over seeds); each bound is a number or another metric plus `offset`
+(`STAGE:metric` names an earlier stage's test metric):
+
+```toml
+[patchdrop_digits64.reproduce]
+checks = [{metric = "accuracy", at_least = "hr:accuracy", offset = -0.02},
+          {metric = "kept_fraction", at_most = 0.5}]
+```
+
 Each (run, seed) trains in its own `model_dir`,
 `<runs_dir>/<preset>/<run>/seed<k>/` (one folder per stage below it when the
 protocol has stages), through `training.run_training`, so a
@@ -201,6 +213,41 @@ def _stats(values):
             "per_seed": [float(v) for v in arr]}
 
 
+def _stage_tests(run):
+    """`{"STAGE:metric": value}`: the test metrics of each stage of a staged
+    run (a check may bound the last stage by an earlier one, e.g. PatchDrop's
+    policy by `hr:accuracy`, the HR classifier on every patch)."""
+    out = {}
+    for st in run.get("stages", []):
+        path = pathlib.Path(st["model_dir"]) / "metrics.json"
+        if path.is_file():
+            for k, v in json.loads(path.read_text()).get("test", {}).items():
+                out[f"{st['name']}:{k}"] = v
+    return out
+
+
+def evaluate_checks(checks, test):
+    """A preset's `reproduce.checks` against `test`, the learned run's test
+    metrics (mean over seeds): one dict per check with its `value`, `bound`
+    and `passed`. A check names `metric` and `at_least` or `at_most`, a number
+    or the name of another test metric, plus an optional `offset`."""
+    out = []
+    for check in checks:
+        (side, ref), = [(k, check[k]) for k in ("at_least", "at_most") if k in check]
+        if check["metric"] not in test or (isinstance(ref, str) and ref not in test):
+            raise KeyError(f"reproduce check {check} names a metric the test run did not "
+                           f"report; it reported {sorted(test)}.")
+        value = float(test[check["metric"]])
+        bound = (float(test[ref]) if isinstance(ref, str) else float(ref)) + float(
+            check.get("offset", 0.0))
+        text = ref if not isinstance(ref, str) else (
+            ref + (f" {float(check['offset']):+g}" if check.get("offset") else ""))
+        out.append({"check": f"{check['metric']} {'>=' if side == 'at_least' else '<='} {text}",
+                    "value": value, "bound": bound,
+                    "passed": bool(value >= bound if side == "at_least" else value <= bound)})
+    return out
+
+
 def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="results",
               epochs=None, baselines=True, ship_weights=False, verbose=2, report_only=False):
     """Runs the protocol of preset `name` and writes `<results_dir>/<name>.json`.
@@ -324,6 +371,15 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
         results["target"] = f"below {beats}" if lower_is_better else f"above {beats}"
         results["met"] = bool(results["measured"] < rival["mean"] if lower_is_better
                               else results["measured"] > rival["mean"])
+    checks = (preset.get("reproduce", {}) or {}).get("checks")
+    test = [dict(r["metrics"]["test"], **_stage_tests(r)) for r in learned["per_seed"]
+            if "test" in r["metrics"]]
+    if checks and test and learned["complete"]:
+        mean = {k: float(np.mean([t[k] for t in test])) for k in test[0]
+                if all(isinstance(t.get(k), (int, float)) for t in test)}
+        results["checks"] = evaluate_checks(checks, mean)
+        results["target"] = "; ".join(c["check"] for c in results["checks"])
+        results["met"] = all(c["passed"] for c in results["checks"])
     out = pathlib.Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     curve = plot_curves(name, results, out / "curves" / f"{name}.png")

@@ -96,12 +96,17 @@ def results_table():
         mc = " / ".join([_fmt(learned.get("test_" + metric), digits)] + [
             _fmt(learned.get(f"test_{k}_error_percent")) for k in ("mc1", "mc10")])
         ref = paper.get("paper_value", "–")
-        target = r.get("target")
+        target = "the checks →" if r.get("checks") else r.get("target")
         met = {True: " ✅", False: " ❌"}.get(r.get("met"), "")
         base = "; ".join(
             f"{label}: {_fmt(e.get(column), digits)}"
             + (f" (paper {e['paper_value']})" if e.get("paper_value") is not None else "")
             for label, e in r["runs"].items() if label != "learned") or "–"
+        if r.get("checks"):  # in-run comparisons (PatchDrop: all patches, random mask)
+            base = "; ".join(
+                f"{c['check']}: {c['value']:.4g} vs {c['bound']:.4g}"
+                + (" ✅" if c["passed"] else " ❌") for c in r["checks"]) + (
+                "" if base == "–" else "; " + base)
         # The best epoch counts the epochs of the stages before the last one.
         before = [sum(st.get("epochs", 0) for st in run.get("stages", [])[:-1])
                   for run in learned.get("per_seed", [])] or [0]

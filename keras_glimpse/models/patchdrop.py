@@ -22,6 +22,14 @@ from keras_glimpse.validation import positive_int
 logger = logging.getLogger("keras_glimpse")
 
 STAGES = ("classifier", "pretrain", "finetune", "finetune2stream")
+# Same-image comparisons that `test_step` reports beside the greedy policy's
+# accuracy in the policy stages (validation and test): the HR classifier on
+# every patch (the upper bound), on a random mask keeping as many patches per
+# image (the same-budget random policy) and on the batch's most-kept patches
+# for every image (the best fixed mask near the policy: how image-dependent
+# the policy is).
+EVALUATION_BASELINES = ("accuracy_all_patches", "accuracy_random_same_kept",
+                        "accuracy_fixed_mask")
 _BACKBONE_RE = re.compile(r"^(cifar_resnet|resnet)(\d+)$")
 
 
@@ -38,6 +46,26 @@ def distinct_policies(actions):
     codes = tf.sort(codes)
     changes = tf.cast(tf.not_equal(codes[1:], codes[:-1]), tf.float32)
     return 1.0 + tf.reduce_sum(changes)
+
+
+def random_mask_like(actions):
+    """A uniformly random 0/1 mask per row of `actions` `(B, N)` that keeps as
+    many patches as that row does (the same-budget random policy)."""
+    actions = tf.cast(actions, tf.float32)
+    kept = tf.reduce_sum(actions, -1, keepdims=True)
+    # The ranks of uniform noise are a uniformly random permutation per row.
+    ranks = tf.argsort(tf.argsort(tf.random.uniform(tf.shape(actions)), axis=-1), axis=-1)
+    return tf.cast(tf.cast(ranks, tf.float32) < kept, tf.float32)
+
+
+def fixed_mask_like(actions):
+    """One mask for every row of `actions` `(B, N)`: the patches the rows keep
+    most often, as many as a row keeps on average (rounded); ties go to the
+    lower patch index. The image-independent policy closest to `actions`."""
+    actions = tf.cast(actions, tf.float32)
+    k = tf.round(tf.reduce_mean(tf.reduce_sum(actions, -1)))
+    ranks = tf.argsort(tf.argsort(-tf.reduce_mean(actions, 0), stable=True), stable=True)
+    return tf.broadcast_to(tf.cast(tf.cast(ranks, tf.float32) < k, tf.float32), tf.shape(actions))
 
 
 def _make_backbone(spec, num_classes, input_shape, synchronized_bn, cifar_widths, name,
@@ -121,7 +149,11 @@ class PatchDrop(GlimpseModel):
     `patches_kept` (mean S of the greedy policy) and `patches_kept_std`,
     `reward` (of the greedy action), `sample_reward` (training),
     `distinct_policies` (number of distinct greedy policies per batch,
-    averaged over the batches of the epoch; per replica under a strategy).
+    averaged over the batches of the epoch; per replica under a strategy),
+    `kept_fraction` (`patches_kept` / N). Evaluation in the policy stages
+    adds, on the same images, `accuracy_all_patches`,
+    `accuracy_random_same_kept` and `accuracy_fixed_mask`
+    (`EVALUATION_BASELINES`; the fixed mask is estimated per batch).
 
     Args:
         image_shape: `(H, W, C)` of the HR images; G must divide H and W.
@@ -261,7 +293,7 @@ class PatchDrop(GlimpseModel):
 
         self._trackers = {k: keras.metrics.Mean(name=k) for k in (
             "loss", "accuracy", "patches_kept", "patches_kept_sq", "reward", "sample_reward",
-            "distinct_policies")}
+            "distinct_policies") + EVALUATION_BASELINES}
         self.built = True
 
     # ------------------------------------------------------------- stages
@@ -378,6 +410,9 @@ class PatchDrop(GlimpseModel):
         if training and self.stage != "classifier":
             logs["sample_reward"] = t["sample_reward"].result()
         logs["distinct_policies"] = t["distinct_policies"].result()
+        logs["kept_fraction"] = mean / float(self.num_patches)
+        if not training and self.stage != "classifier":
+            logs.update({k: t[k].result() for k in EVALUATION_BASELINES})
         return logs
 
     def _unpack(self, data):
@@ -440,6 +475,13 @@ class PatchDrop(GlimpseModel):
         out = self.rollout(images, mode="greedy", training=False)
         logits = out["predictions"]
         ce = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        if self.stage != "classifier":
+            actions, lr = out["actions"], self.low_resolution(images)
+            for key, mask in zip(EVALUATION_BASELINES, (
+                    tf.ones_like(actions), random_mask_like(actions), fixed_mask_like(actions))):
+                other = self._classify(images, lr, mask, training=False)
+                self._trackers[key].update_state(tf.cast(tf.equal(
+                    tf.argmax(other, -1, output_type=tf.int32), labels), tf.float32))
         return self._update_metrics(tf.reduce_mean(ce), logits, labels, out["actions"])
 
     def compile_from_preset(self, training):

@@ -239,3 +239,50 @@ def test_without_a_paper_number_the_target_is_to_beat_the_named_baseline(reprodu
     rival = saved["runs"]["small core"]["test_test_error"]["mean"]
     assert learned != rival and saved["target"] == "below small core"
     assert saved["met"] is (learned < rival)
+
+
+def test_checks_bound_a_test_metric_by_a_number_or_another_metric():
+    test = {"accuracy": 0.95, "accuracy_all_patches": 0.96, "kept_fraction": 0.55}
+    out = reproduce.evaluate_checks(
+        [{"metric": "accuracy", "at_least": "accuracy_all_patches", "offset": -0.02},
+         {"metric": "kept_fraction", "at_most": 0.5}], test)
+    assert [c["passed"] for c in out] == [True, False]
+    assert out[0]["bound"] == pytest.approx(0.94) and out[1]["bound"] == 0.5
+    assert out[0]["check"] == "accuracy >= accuracy_all_patches -0.02"
+    out = reproduce.evaluate_checks(
+        [{"metric": "accuracy", "at_least": "accuracy_all_patches", "offset": -0.005}], test)
+    assert not out[0]["passed"]  # 0.95 < 0.955
+    with pytest.raises(KeyError, match="did not report"):
+        reproduce.evaluate_checks([{"metric": "accuracy", "at_least": "nope"}], test)
+
+
+def test_checks_decide_met_from_the_learned_runs_mean_test_metrics(reproduced, tmp_path):
+    root, result, mp = reproduced
+    text = PRESETS.replace("paper_value = 50.0\npaper_target = 99.0\n", "") + (
+        'checks = [{metric = "accuracy", at_least = 0.0}, '
+        '{metric = "accuracy", at_most = "accuracy", offset = -0.5}]\n')
+    try:
+        install_toy(mp, tmp_path, text=text)
+        saved = reproduce.reproduce("toy_mnist", seeds=(0, 1), runs_dir=root / "runs",
+                                    results_dir=tmp_path / "results", report_only=True)
+    finally:
+        install_toy(mp, root, text=PRESETS)
+    mean = np.mean([r["metrics"]["test"]["accuracy"]
+                    for r in saved["runs"]["learned"]["per_seed"]])
+    assert [c["value"] for c in saved["checks"]] == pytest.approx([mean, mean])
+    assert [c["passed"] for c in saved["checks"]] == [True, False]
+    assert saved["met"] is False and "accuracy >= 0.0" in saved["target"]
+
+
+def test_checks_may_name_an_earlier_stages_test_metric(tmp_path):
+    stages = []
+    for name, acc in (("hr", 0.97), ("finetune", 0.95)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"test": {"accuracy": acc}}))
+        stages.append({"name": name, "model_dir": str(tmp_path / name)})
+    tests = reproduce._stage_tests({"stages": stages})
+    assert tests == {"hr:accuracy": 0.97, "finetune:accuracy": 0.95}
+    out = reproduce.evaluate_checks(
+        [{"metric": "accuracy", "at_least": "hr:accuracy", "offset": -0.02}],
+        dict({"accuracy": 0.95}, **tests))
+    assert out[0]["passed"] and out[0]["bound"] == pytest.approx(0.95)

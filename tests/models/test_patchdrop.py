@@ -5,7 +5,8 @@ import tensorflow as tf
 
 import helpers
 import keras_glimpse
-from keras_glimpse.models.patchdrop import PatchDrop, distinct_policies, patchdrop_reward
+from keras_glimpse.models.patchdrop import (PatchDrop, distinct_policies, fixed_mask_like,
+                                            patchdrop_reward, random_mask_like)
 from keras_glimpse.objectives.reinforce import self_critical_advantage
 
 # A tiny but CIFAR-shaped configuration: same code paths, fast on 2 cores.
@@ -77,6 +78,58 @@ def test_distinct_policies():
     a = np.array([[1, 0, 1], [1, 0, 1], [0, 0, 0], [0, 1, 0]], "float32")
     assert float(distinct_policies(a)) == 3.0
     helpers.assert_jit_compiles(distinct_policies, tf.constant(a))
+
+
+def test_random_mask_keeps_each_rows_count_uniformly():
+    a = np.zeros((4000, 6), "float32")
+    a[:, :2] = 1.0  # every row keeps patches 0 and 1; the rows' counts: 2
+    a[::2, 2] = 1.0  # every other row keeps 3
+    m = random_mask_like(tf.constant(a)).numpy()
+    np.testing.assert_array_equal(m.sum(-1), a.sum(-1))  # same budget per image
+    assert set(np.unique(m)) <= {0.0, 1.0}
+    # Uniform over positions: each patch kept 2.5/6 of the time (not where `a` keeps).
+    np.testing.assert_allclose(m.mean(0), 2.5 / 6, atol=0.03)
+    jitted = tf.function(random_mask_like, jit_compile=True)(tf.constant(a[:8])).numpy()
+    np.testing.assert_array_equal(jitted.sum(-1), a[:8].sum(-1))  # random: counts only
+
+
+def test_fixed_mask_is_the_most_kept_patches_for_every_row():
+    a = np.array([[1, 0, 1, 0], [1, 0, 0, 1], [1, 1, 1, 0], [0, 0, 1, 0]], "float32")
+    # Frequencies 3/4, 1/4, 3/4, 1/4; mean count 2: patches 0 and 2 for every row.
+    m = fixed_mask_like(tf.constant(a)).numpy()
+    np.testing.assert_array_equal(m, np.tile([[1, 0, 1, 0]], (4, 1)))
+    # Ties go to the lower index: every patch kept 1/4 of the time, mean count 1.
+    b = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]], "float32")
+    np.testing.assert_array_equal(fixed_mask_like(tf.constant(b)).numpy()[3], [1, 0, 0, 0])
+    # The count is rounded: mean 1.25 -> 1 (patch 1, kept twice).
+    c = np.array([[0, 1, 0, 1], [0, 1, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0]], "float32")
+    np.testing.assert_array_equal(fixed_mask_like(tf.constant(c)).numpy()[0], [0, 1, 0, 0])
+
+
+def test_evaluation_reports_all_patches_random_and_fixed_mask_accuracy():
+    """test_step's baselines are the HR classifier on those masks (same images)."""
+    keras.utils.set_random_seed(0)
+    x, _ = _batch(8)
+    model = _tiny("finetune")
+    xs = tf.constant(x)
+    lr = model.low_resolution(xs)
+    greedy = model.rollout(xs)["actions"]
+    full = model._classify(xs, lr, tf.ones_like(greedy), training=False)
+    fixed = model._classify(xs, lr, fixed_mask_like(greedy), training=False)
+    # Labels: right for the all-patches classifier on the first 5 images only.
+    y = np.argmax(full.numpy(), -1).astype("int32")
+    y[5:] = (y[5:] + 1) % 10
+    model.reset_metrics()
+    logs = {k: float(v) for k, v in model.test_step((xs, tf.constant(y))).items()}
+    assert logs["accuracy_all_patches"] == pytest.approx(5 / 8)
+    assert logs["accuracy_fixed_mask"] == pytest.approx(
+        np.mean(np.argmax(fixed.numpy(), -1) == y))
+    assert 0.0 <= logs["accuracy_random_same_kept"] <= 1.0
+    assert logs["kept_fraction"] == pytest.approx(logs["patches_kept"] / 16)
+    # Training logs and the classifier stage carry none of them.
+    assert "accuracy_all_patches" not in model.train_step((xs, tf.constant(y)))
+    clf = _tiny("classifier")
+    assert "accuracy_all_patches" not in clf.test_step((xs, tf.constant(y)))
 
 
 def test_pretrain_loss_is_mean_over_patches_and_finetune_adds_ce():

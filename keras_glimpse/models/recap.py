@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from keras_glimpse import optimizers, precision
+from keras_glimpse import early_exit, optimizers, precision
 from keras_glimpse.distribute import clip_by_global_norm_across_replicas
 from keras_glimpse.layers.categorical_head import CategoricalHead
 from keras_glimpse.layers.gated_attention_pooling import GatedAttentionPooling
@@ -13,6 +13,7 @@ from keras_glimpse.layers.recurrent_core import RecurrentCore
 from keras_glimpse.layers.sequence_summarizer import SequenceSummarizer
 from keras_glimpse.layers.value_head import ValueHead
 from keras_glimpse.models.glimpse_model import GlimpseModel, resolve_policy
+from keras_glimpse.models import recap_early_exit
 from keras_glimpse.objectives import reinforce
 from keras_glimpse.objectives.recap import add_terminal_reward, entropy_weight, step_rewards
 from keras_glimpse.validation import positive_int
@@ -110,6 +111,10 @@ class RECAP(GlimpseModel):
         last one is never read) and `"action_probs"` `(B, T, A)` (the masked
         policy at step t). In the pretrain stage `T = A`, the cells are read
         in row-major order and `"action_probs"` is one-hot.
+        `rollout(images, stop_threshold=p)` (agent stage, inference) stops
+        each image once the classifier's top class probability after a
+        glimpse reaches p, and adds `"glimpses_used"` `(B,)` and
+        `"steps_run"` (`keras_glimpse.models.recap_early_exit`).
 
     Example:
     >>> import numpy as np
@@ -127,6 +132,8 @@ class RECAP(GlimpseModel):
 
     trajectory_keys = ("locations", "actions", "action_probs")
     supported_policies = ("learned", "random")
+    # The agent stage's glimpse sequence can be cut short (export: serve_early_exit).
+    supports_early_exit = property(lambda self: self.stage == "agent")
 
     def __init__(self, image_size=64, patch_size=8, stride=4, num_steps=6, num_classes=10,
                  channels=1, embed_dim=64, stage="agent", policy="learned", gamma=0.98,
@@ -448,12 +455,28 @@ class RECAP(GlimpseModel):
             result["predictions"] = self._classify(feats, training=training)
         return result
 
-    def rollout(self, images, mode="greedy", training=False, policy=None):
+    def rollout(self, images, mode="greedy", training=False, policy=None, stop_threshold=None):
+        """The stage's rollout (see the class docstring). With `stop_threshold`
+        p (agent stage, inference only), an image stops once the classifier's
+        top class probability after a glimpse, read on the glimpses so far,
+        reaches p; the loop ends when every image has stopped
+        (`recap_early_exit`). The classifier is trained on all T glimpses, so
+        earlier reads are its guesses on a prefix: measure the accuracy cost
+        (`benchmarks/early_exit.py`)."""
         if mode not in MODES:
             raise ValueError(f"`mode` must be one of {MODES}; received mode={mode!r}.")
+        if stop_threshold is not None:
+            stop_threshold = early_exit.resolve_threshold(stop_threshold, training)
         policy = self.resolve_policy(policy)
         images = self.check_images(tf.convert_to_tensor(images))
+        if stop_threshold is not None:
+            return recap_early_exit.early_exit_rollout(self, images, stop_threshold, mode, policy)
         return self._stage_rollout(images, mode, training, policy)
+
+    def early_exit_macs(self, glimpses):
+        """Analytic MACs of one image's early-exit rollout that used `glimpses`
+        glimpses (`recap_early_exit.early_exit_macs`)."""
+        return recap_early_exit.early_exit_macs(self, glimpses)
 
     def _pretrain_stage_rollout(self, images, mode, training, policy):
         # The classifier reads every cell in row-major order, whatever the policy.

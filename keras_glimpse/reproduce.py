@@ -64,7 +64,7 @@ logger = logging.getLogger("keras_glimpse")
 # it, whether lower is better).
 METRIC_KEYS = {"test_error_percent": ("error", True), "test_error": ("error", True),
                "test_accuracy": ("accuracy", False), "accuracy": ("accuracy", False),
-               "rmse": ("rmse", True), "reconstruction_mse": ("reconstruction_mse", True)}
+               "rmse": ("rmse", True), "loc_acc": ("loc_acc", False), "reconstruction_mse": ("reconstruction_mse", True)}
 
 
 def _git_commit():

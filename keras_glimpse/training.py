@@ -619,6 +619,10 @@ def evaluate_model(model, config, eval_steps=None, monte_carlo=(1, 10)):
     return result
 
 
+# paper_metric -> the measured key that is its fraction (the paper gives a percentage).
+PERCENT_METRICS = {"loc_acc": "loc_acc", "test_accuracy": "accuracy"}
+
+
 def format_metrics(result, paper=None):
     """A two-column text table of `result`; then the paper's number beside the
     measured one in the same units (test error in % for the classifiers:
@@ -636,6 +640,11 @@ def format_metrics(result, paper=None):
             if k.startswith("mc") and k.endswith("_error")]
         lines.append(f"test error %: {', '.join(measured)}   |   paper: "
                      f"{paper.get('paper_value')}")
+    elif paper.get("paper_metric") in PERCENT_METRICS and "paper_value" in paper and \
+            PERCENT_METRICS[paper["paper_metric"]] in result:
+        key = PERCENT_METRICS[paper["paper_metric"]]  # a fraction here, a percentage in papers
+        lines.append(f"{paper['paper_metric']} %: {100.0 * float(result[key]):.2f}   |   "
+                     f"paper: {paper['paper_value']}")
     elif "paper_value" in paper:
         lines.append(f"paper {paper.get('paper_metric', 'value')}: {paper['paper_value']}")
     if paper.get("paper"):

@@ -50,9 +50,14 @@ def models_table():
     return "\n".join(lines)
 
 
-def _fmt(stats, digits=2):
+# paper metrics measured as fractions but reported by papers in % (shown x100).
+PERCENT = ("loc_acc", "test_accuracy", "accuracy")
+
+
+def _fmt(stats, digits=2, scale=1.0):
     if not stats:
         return "–"
+    stats = dict(stats, mean=stats["mean"] * scale, std=stats["std"] * scale)
     text = f"{stats['mean']:.{digits}f}"
     if len(stats["per_seed"]) > 1:
         text += f" ± {stats['std']:.{digits}f} ({len(stats['per_seed'])} seeds)"
@@ -83,7 +88,10 @@ def results_table():
                 "error": "error %, greedy"}.get(measure, metric.replace("_", " "))
         learned = r["runs"].get("learned", {})
         digits = 2 if ("error" in column or "accuracy" in column) else 4  # % vs MSE-like
-        measured = f"{_fmt(learned.get(column), digits)} ({what})"
+        scale = 100.0 if metric in PERCENT else 1.0
+        if scale != 1.0:
+            what += " %"
+        measured = f"{_fmt(learned.get(column), digits, scale)} ({what})"
         if not learned.get("complete", True) and learned.get(column):
             measured += " after the first stage(s) only"
         elif not learned.get("complete", True):
@@ -93,13 +101,13 @@ def results_table():
                 else f"{b:.4g} (epoch {e + 1})"
                 for b, e in zip(sel["best_per_seed"], sel["epoch_per_seed"]))
             measured = f"unfinished (no test number yet); best validation error {vals}"
-        mc = " / ".join([_fmt(learned.get("test_" + metric), digits)] + [
+        mc = " / ".join([_fmt(learned.get("test_" + metric), digits, scale)] + [
             _fmt(learned.get(f"test_{k}_error_percent")) for k in ("mc1", "mc10")])
         ref = paper.get("paper_value", "–")
         target = "the checks →" if r.get("checks") else r.get("target")
         met = {True: " ✅", False: " ❌"}.get(r.get("met"), "")
         base = "; ".join(
-            f"{label}: {_fmt(e.get(column), digits)}"
+            f"{label}: {_fmt(e.get(column), digits, scale)}"
             + (f" (paper {e['paper_value']})" if e.get("paper_value") is not None else "")
             for label, e in r["runs"].items() if label != "learned") or "–"
         if r.get("checks"):  # in-run comparisons (PatchDrop: all patches, random mask)

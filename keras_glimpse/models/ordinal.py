@@ -159,6 +159,10 @@ class OrdinalLocalizer(GlimpseModel):
         self.reward_tracker = keras.metrics.Mean(name="reward")
         self.loc_acc_tracker = keras.metrics.Mean(name="loc_acc")
         self.loc_acc_greedy_tracker = keras.metrics.Mean(name="loc_acc_greedy")
+        # Evaluation only, same images and steps: uniformly random box actions,
+        # and the starting box left where it is.
+        self.loc_acc_random_tracker = keras.metrics.Mean(name="loc_acc_random")
+        self.loc_acc_initial_tracker = keras.metrics.Mean(name="loc_acc_initial")
         self.iou_tracker = keras.metrics.Mean(name="final_iou")
         self.ord_inst_tracker = keras.metrics.Mean(name="ord_acc_inst")
         self.ord_proto_tracker = keras.metrics.Mean(name="ord_acc_proto")
@@ -198,7 +202,8 @@ class OrdinalLocalizer(GlimpseModel):
             return [self.loss_tracker, self.ord_inst_tracker, self.ord_proto_tracker]
         return [self.loss_tracker, self.agent_loss_tracker, self.reward_tracker,
                 self.loc_acc_tracker, self.loc_acc_greedy_tracker, self.iou_tracker,
-                self.ord_inst_tracker, self.ord_proto_tracker]
+                self.ord_inst_tracker, self.ord_proto_tracker, self.loc_acc_random_tracker,
+                self.loc_acc_initial_tracker]
 
     # ------------------------------------------------------------ episode
     def _embed_one(self, fmap, boxes, training):
@@ -375,7 +380,8 @@ class OrdinalLocalizer(GlimpseModel):
         self.loc_acc_tracker.update_state(tf.cast(final_iou >= 0.5, tf.float32))
         self.iou_tracker.update_state(final_iou)
         self._update_ordinal(e_gt, e_pair[:, 0], e_pair[:, 1], pair_ious[:, 0], pair_ious[:, 1])
-        return {m.name: m.result() for m in self.metrics if m is not self.loc_acc_greedy_tracker}
+        evaluation_only = ("loc_acc_greedy", "loc_acc_random", "loc_acc_initial")
+        return {m.name: m.result() for m in self.metrics if m.name not in evaluation_only}
 
     def selection_metric(self):
         if self.stage == "pretrain":
@@ -410,6 +416,10 @@ class OrdinalLocalizer(GlimpseModel):
         self.reward_tracker.update_state(d[:, 0] - d[:, -1])
         self.loc_acc_tracker.update_state(tf.cast(final_iou >= 0.5, tf.float32))
         self.loc_acc_greedy_tracker.update_state(tf.cast(greedy_iou >= 0.5, tf.float32))
+        random = self._episode(fmap, "sample", training=False, policy="random")
+        for tracker, boxes in ((self.loc_acc_random_tracker, random["predictions"]),
+                               (self.loc_acc_initial_tracker, random["boxes"][:, 0])):
+            tracker.update_state(tf.cast(box_dynamics.box_iou(boxes, gt) >= 0.5, tf.float32))
         self.iou_tracker.update_state(final_iou)
         self._update_ordinal(e_gt, e_pair[:, 0], e_pair[:, 1], pair_ious[:, 0], pair_ious[:, 1])
         return {m.name: m.result() for m in self.metrics if m is not self.agent_loss_tracker}

@@ -75,3 +75,12 @@ def test_evaluate_and_visualize_refuse_counts_meaning_nothing(toy, trained_dir):
                        (visualize.main, "--num_images=0")]:
         with pytest.raises(ValueError, match=f"{flag.split('=')[0]} must be at least 1"):
             _run(main, [f"--model_dir={model_dir}", flag])
+
+
+def test_a_fraction_metric_is_printed_in_percent_beside_the_papers_percentage():
+    out = training.format_metrics({"loc_acc": 0.8512, "final_iou": 0.6},
+                                  {"paper_metric": "loc_acc", "paper_value": 88.0})
+    assert "loc_acc %: 85.12   |   paper: 88.0" in out.splitlines()
+    out = training.format_metrics({"accuracy": 0.95}, {"paper_metric": "test_accuracy",
+                                                       "paper_value": 97.0})
+    assert "test_accuracy %: 95.00   |   paper: 97.0" in out.splitlines()

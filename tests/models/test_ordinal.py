@@ -216,3 +216,31 @@ def test_registry_preset():
     schedule = model.optimizer._learning_rate
     assert float(schedule(10 * 30 - 1)) == pytest.approx(1e-3)
     assert float(schedule(10 * 30 + 1)) == pytest.approx(1e-4)
+
+
+def test_evaluation_reports_the_random_and_unmoved_box_baselines():
+    model = tiny(stage="joint", num_steps=2)
+    model.compile()
+    x, gt = batch(8)
+    # The "random" agent made deterministic: it always shrinks toward the top left.
+    def always_shrink(b):
+        return {"action": tf.zeros(tf.stack([b]), tf.int32), "log_prob": tf.zeros([b]),
+                "entropy": tf.zeros([b])}
+    start = box_dynamics.initial_roi(8, 44).numpy().astype("float32")
+    final = box_dynamics.initial_state(8, 44)
+    for _ in range(2):
+        final = box_dynamics.apply_box_action(final, tf.zeros([8], tf.int32), 44, 12, 0.2)
+    final = tf.cast(final, tf.float32).numpy()
+    # Ground truths: the start box (3 images), the random agent's final box (2), elsewhere (3).
+    gt[:3], gt[3:5], gt[5:] = start[:3], final[3:5], [30.0, 30.0, 43.0, 43.0]
+    hit = lambda boxes: box_dynamics.box_iou(tf.constant(boxes), tf.constant(gt)).numpy() >= 0.5
+    with mock.patch.object(model, "_random_head", always_shrink):
+        logs = {k: float(v) for k, v in
+                model.test_step((tf.constant(x), tf.constant(gt))).items()}
+    assert logs["loc_acc_initial"] == pytest.approx(np.mean(hit(start)))
+    assert logs["loc_acc_random"] == pytest.approx(np.mean(hit(final)))
+    assert logs["loc_acc_initial"] != logs["loc_acc_random"]
+    # Training logs carry none of the evaluation-only metrics.
+    model.reset_metrics()
+    train = model.train_step((tf.constant(x), tf.constant(gt)))
+    assert not {"loc_acc_greedy", "loc_acc_random", "loc_acc_initial"} & set(train)

@@ -32,7 +32,10 @@ flags.DEFINE_bool("overwrite", False, "apps.export: replace an earlier export at
 flags.DEFINE_bool("continue_run", False, "apps.train: train the finished run in --model_dir "
                   "further, from its last checkpoint up to --epochs.")
 flags.DEFINE_integer("num_samples", 10, "M, rollouts averaged by the export's `sample` endpoint.")
-flags.DEFINE_string("out_dir", None, "Visualisation output folder (default: <model_dir>/viz).")
+flags.DEFINE_string("runs_dir", "runs", "apps.reproduce / apps.compare: parent folder of "
+                    "every reproduce run's model_dir.")
+flags.DEFINE_string("out_dir", None, "Output folder (apps.visualize: default <model_dir>/viz; "
+                    "apps.compare: default results/compare).")
 flags.DEFINE_integer("num_images", 8, "Images to visualise.")
 
 

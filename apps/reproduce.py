@@ -18,7 +18,6 @@ from apps import quiet
 from apps.flags import FLAGS
 
 flags.DEFINE_string("seeds", "0", "Comma-separated seeds, one run each.")
-flags.DEFINE_string("runs_dir", "runs", "Parent folder of every run's model_dir.")
 flags.DEFINE_string("results_dir", "results", "Where <model>.json and curves/ go.")
 flags.DEFINE_bool("baselines", True, "Also train the preset's same-budget baselines.")
 flags.DEFINE_bool("ship_weights", False, "Copy the selected run's weights into the package.")

@@ -40,25 +40,14 @@ def _test_images(preset, data_dir, count):
 def _macs(model):
     """`(full, macs)`: the plain rollout's per-image MACs (`keras_glimpse.flops`)
     and `macs(glimpses_used)`, the mean per-image MACs of the early-exit rollout
-    (None, None without flops.py). RAM / AdaGlimpse: the rollout cut to each
+    (`compare.macs_of_glimpses`). RAM / AdaGlimpse: the rollout cut to each
     image's glimpses; the early-exit loop also reads RAM's classifier after
     every glimpse (a dense layer on h_t, under 1 % of a RAM step): not counted.
     RECAP (`early_exit_macs`): its attention + LSTM classifier on every prefix,
     counted, since it is a large part of a step."""
-    try:
-        from keras_glimpse import flops
-    except ImportError:
-        return None, None
-    report = flops.count(model)
-    per_image = getattr(model, "early_exit_macs", report.macs_for_steps)
+    from keras_glimpse import compare, flops
 
-    def macs(used):
-        import numpy as np
-
-        counts, freq = np.unique(np.asarray(used), return_counts=True)
-        return float(sum(per_image(int(k)) * n for k, n in zip(counts, freq)) / freq.sum())
-
-    return float(report.per_image_macs), macs
+    return float(flops.count(model).per_image_macs), compare.macs_of_glimpses(model)
 
 
 def _step_confidences(model, x):

@@ -351,6 +351,12 @@ class PatchDrop(GlimpseModel):
             logits = logits + tf.stop_gradient(self.lr_net(lr, training=False))
         return logits
 
+    def classify_masked(self, images, actions):
+        """Inference logits of the HR classifier (plus the LR stream in
+        `finetune2stream`) on `images` with any 0/1 patch mask `actions`
+        `(B, N)`: how a mask other than the policy's is scored."""
+        return self._classify(images, self.low_resolution(images), actions, training=False)
+
     @property
     def penalty(self):
         return self.pretrain_penalty if self.stage in ("classifier", "pretrain") \

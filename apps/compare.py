@@ -1,6 +1,7 @@
 """Every method on one task at matched budgets: accuracy against pixels read and FLOPs.
 
-    python -m apps.compare [--presets=ram_cluttered60,recap_cluttered60,patchdrop_cluttered60]
+    python -m apps.compare [--presets=ram_cluttered60,recap_cluttered60,patchdrop_cluttered60,
+        adaglimpse_cluttered60]
         [--data_dir=DIR] [--runs_dir=runs] [--out_dir=results/compare] [--images=N]
 
 Each preset is one method trained for the shared task (default: the 60x60
@@ -22,7 +23,7 @@ from absl import app, flags
 from apps import quiet
 from apps.flags import FLAGS
 
-TASK_PRESETS = "ram_cluttered60,recap_cluttered60,patchdrop_cluttered60"
+TASK_PRESETS = "ram_cluttered60,recap_cluttered60,patchdrop_cluttered60,adaglimpse_cluttered60"
 
 flags.DEFINE_string("presets", TASK_PRESETS, "Comma-separated presets of one task.")
 flags.DEFINE_integer("images", 0, "Test images to evaluate (0: the whole test split).")

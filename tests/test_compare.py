@@ -37,6 +37,9 @@ def test_pixels_read_by_hand_for_each_sensor():
     assert compare.pixels_read(pd, patches_kept=np.array([4, 6])) == pytest.approx(
         (225 + 5 * 144) / 3600)
     assert compare.pixels_read(pd) == pytest.approx((225 + 25 * 144) / 3600)
+    # AdaGlimpse: grid^2 patches of p^2 per glimpse (4 x 36, 8 glimpses of 3600).
+    ada = keras_glimpse.build("adaglimpse_cluttered60")
+    assert compare.pixels_read(ada, glimpses=np.array([2, 4])) == pytest.approx(3 * 144 / 3600)
     with pytest.raises(ValueError, match="does not know the sensor"):
         compare.pixels_read(keras_glimpse.build("ordinal_cluttered84"))
 

@@ -213,6 +213,12 @@ def _stats(values):
             "per_seed": [float(v) for v in arr]}
 
 
+def _mean_metrics(tests):
+    """The mean over seeds of each numeric metric every seed reported."""
+    return {k: float(np.mean([t[k] for t in tests])) for k in tests[0]
+            if all(isinstance(t.get(k), (int, float)) for t in tests)}
+
+
 def _stage_tests(run):
     """`{"STAGE:metric": value}`: the test metrics of each stage of a staged
     run (a check may bound the last stage by an earlier one, e.g. PatchDrop's
@@ -230,21 +236,30 @@ def evaluate_checks(checks, test):
     """A preset's `reproduce.checks` against `test`, the learned run's test
     metrics (mean over seeds): one dict per check with its `value`, `bound`
     and `passed`. A check names `metric` and `at_least` or `at_most`, a number
-    or the name of another test metric, plus an optional `offset`."""
+    or the name of another test metric, plus an optional `offset`. A name
+    `RUN:metric` is an earlier stage's metric or a same-budget baseline's
+    (its label); one not reported yet (a baseline still training) leaves the
+    check pending (`passed` None). Any other unknown name is a KeyError."""
     out = []
     for check in checks:
         (side, ref), = [(k, check[k]) for k in ("at_least", "at_most") if k in check]
-        if check["metric"] not in test or (isinstance(ref, str) and ref not in test):
+        text = ref if not isinstance(ref, str) else (
+            ref + (f" {float(check['offset']):+g}" if check.get("offset") else ""))
+        entry = {"check": f"{check['metric']} {'>=' if side == 'at_least' else '<='} {text}"}
+        names = [check["metric"]] + ([ref] if isinstance(ref, str) else [])
+        missing = [n for n in names if n not in test]
+        if any(":" not in n for n in missing):
             raise KeyError(f"reproduce check {check} names a metric the test run did not "
                            f"report; it reported {sorted(test)}.")
+        if missing:
+            out.append(dict(entry, value=None, bound=None, passed=None,
+                            pending=f"not reported yet: {', '.join(missing)}"))
+            continue
         value = float(test[check["metric"]])
         bound = (float(test[ref]) if isinstance(ref, str) else float(ref)) + float(
             check.get("offset", 0.0))
-        text = ref if not isinstance(ref, str) else (
-            ref + (f" {float(check['offset']):+g}" if check.get("offset") else ""))
-        out.append({"check": f"{check['metric']} {'>=' if side == 'at_least' else '<='} {text}",
-                    "value": value, "bound": bound,
-                    "passed": bool(value >= bound if side == "at_least" else value <= bound)})
+        out.append(dict(entry, value=value, bound=bound, passed=bool(
+            value >= bound if side == "at_least" else value <= bound)))
     return out
 
 
@@ -375,11 +390,15 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
     test = [dict(r["metrics"]["test"], **_stage_tests(r)) for r in learned["per_seed"]
             if "test" in r["metrics"]]
     if checks and test and learned["complete"]:
-        mean = {k: float(np.mean([t[k] for t in test])) for k in test[0]
-                if all(isinstance(t.get(k), (int, float)) for t in test)}
+        mean = _mean_metrics(test)
+        for label, entry in results["runs"].items():  # baselines as "label:metric"
+            done = [r["metrics"]["test"] for r in entry["per_seed"] if "test" in r["metrics"]]
+            if label != "learned" and entry["complete"] and done:
+                mean.update({f"{label}:{k}": v for k, v in _mean_metrics(done).items()})
         results["checks"] = evaluate_checks(checks, mean)
         results["target"] = "; ".join(c["check"] for c in results["checks"])
-        results["met"] = all(c["passed"] for c in results["checks"])
+        passed = [c["passed"] for c in results["checks"]]
+        results["met"] = None if None in passed else all(passed)
     out = pathlib.Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     curve = plot_curves(name, results, out / "curves" / f"{name}.png")

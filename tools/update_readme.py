@@ -112,6 +112,7 @@ def results_table():
             for label, e in r["runs"].items() if label != "learned") or "–"
         if r.get("checks"):  # in-run comparisons (PatchDrop: all patches, random mask)
             base = "; ".join(
+                f"{c['check']}: pending" if c["passed"] is None else
                 f"{c['check']}: {c['value']:.4g} vs {c['bound']:.4g}"
                 + (" ✅" if c["passed"] else " ❌") for c in r["checks"]) + (
                 "" if base == "–" else "; " + base)

@@ -1,5 +1,7 @@
 """RECAP: a discrete-grid glimpse agent with LSTM memory and an attention+RNN classifier."""
 
+import math
+
 import keras
 import tensorflow as tf
 
@@ -20,6 +22,8 @@ from keras_glimpse.validation import positive_int
 
 STAGES = ("pretrain", "agent")
 MODES = ("greedy", "sample")
+# Agent-stage evaluation metrics (validation and test), beside loss and accuracy.
+EVALUATION_METRICS = ("policy_entropy", "entropy_fraction", "accuracy_random_policy")
 _MASK_VALUE = -1e9
 
 
@@ -232,6 +236,11 @@ class RECAP(GlimpseModel):
         for name in self._metric_names():
             self._trackers[name] = keras.metrics.Mean(name=name)
         self._accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        # Evaluation only (agent stage), on the same images as the greedy
+        # rollout: its policy's entropy per step (nats) and as a fraction of
+        # the uniform policy's log(A), and the accuracy with random glimpses.
+        self._eval_trackers = {} if self.stage == "pretrain" else {
+            name: keras.metrics.Mean(name=name) for name in EVALUATION_METRICS}
         self.policy_optimizer = None
         self.value_optimizer = None
         self.policy_clipnorm = 1.0
@@ -245,7 +254,8 @@ class RECAP(GlimpseModel):
 
     @property
     def metrics(self):
-        return list(self._trackers.values()) + [self._accuracy]
+        return list(self._trackers.values()) + [self._accuracy] + list(
+            self._eval_trackers.values())
 
     def selection_metric(self):
         return "accuracy", "max"  # greedy policy in test_step
@@ -575,7 +585,7 @@ class RECAP(GlimpseModel):
         self._trackers["entropy"].update_state(tf.reduce_mean(losses["entropy"], axis=1))
         self._trackers["entropy_weight"].update_state(losses["entropy_weight"])
         self._accuracy.update_state(y, losses["predictions"])
-        return {m.name: m.result() for m in self.metrics}
+        return {m.name: m.result() for m in self.metrics if m.name not in EVALUATION_METRICS}
 
     def train_step(self, data):
         x, y = self.unpack(data)
@@ -584,8 +594,23 @@ class RECAP(GlimpseModel):
     def test_step(self, data):
         x, y = self.unpack(data)
         y = self._labels(y)
-        logits = self(x, training=False)
+        if self.stage == "pretrain":
+            logits = self(x, training=False)
+        else:
+            out = self.rollout(self.check_finite(self.check_images(x)), mode="greedy")
+            logits = out["predictions"]
+            probs = out["action_probs"]
+            entropy = -tf.reduce_sum(probs * tf.math.log(tf.maximum(probs, 1e-12)), -1)
+            uniform = math.log(probs.shape[-1])
+            random = self.rollout(x, mode="greedy", policy="random")["predictions"]
+            t = self._eval_trackers
+            t["policy_entropy"].update_state(tf.reduce_mean(entropy, axis=1))
+            t["entropy_fraction"].update_state(tf.reduce_mean(entropy, axis=1) / uniform)
+            t["accuracy_random_policy"].update_state(tf.cast(tf.equal(
+                tf.argmax(random, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32))
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
         self._trackers["loss"].update_state(ce)
         self._accuracy.update_state(y, logits)
-        return {"loss": self._trackers["loss"].result(), "accuracy": self._accuracy.result()}
+        logs = {"loss": self._trackers["loss"].result(), "accuracy": self._accuracy.result()}
+        logs.update({k: m.result() for k, m in self._eval_trackers.items()})
+        return logs

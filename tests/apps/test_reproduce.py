@@ -254,13 +254,18 @@ def test_checks_bound_a_test_metric_by_a_number_or_another_metric():
     assert not out[0]["passed"]  # 0.95 < 0.955
     with pytest.raises(KeyError, match="did not report"):
         reproduce.evaluate_checks([{"metric": "accuracy", "at_least": "nope"}], test)
+    # A baseline's metric not reported yet leaves the check pending.
+    out = reproduce.evaluate_checks(
+        [{"metric": "accuracy", "at_least": "random policy:accuracy", "offset": 0.1}], test)
+    assert out[0]["passed"] is None and "random policy:accuracy" in out[0]["pending"]
 
 
 def test_checks_decide_met_from_the_learned_runs_mean_test_metrics(reproduced, tmp_path):
     root, result, mp = reproduced
     text = PRESETS.replace("paper_value = 50.0\npaper_target = 99.0\n", "") + (
         'checks = [{metric = "accuracy", at_least = 0.0}, '
-        '{metric = "accuracy", at_most = "accuracy", offset = -0.5}]\n')
+        '{metric = "accuracy", at_most = "accuracy", offset = -0.5}, '
+        '{metric = "accuracy", at_least = "small core:accuracy", offset = -2.0}]\n')
     try:
         install_toy(mp, tmp_path, text=text)
         saved = reproduce.reproduce("toy_mnist", seeds=(0, 1), runs_dir=root / "runs",
@@ -269,8 +274,11 @@ def test_checks_decide_met_from_the_learned_runs_mean_test_metrics(reproduced, t
         install_toy(mp, root, text=PRESETS)
     mean = np.mean([r["metrics"]["test"]["accuracy"]
                     for r in saved["runs"]["learned"]["per_seed"]])
-    assert [c["value"] for c in saved["checks"]] == pytest.approx([mean, mean])
-    assert [c["passed"] for c in saved["checks"]] == [True, False]
+    rival = np.mean([r["metrics"]["test"]["accuracy"]
+                     for r in saved["runs"]["small core"]["per_seed"]])
+    assert [c["value"] for c in saved["checks"]] == pytest.approx([mean, mean, mean])
+    assert saved["checks"][2]["bound"] == pytest.approx(rival - 2.0)  # the baseline's mean
+    assert [c["passed"] for c in saved["checks"]] == [True, False, True]
     assert saved["met"] is False and "accuracy >= 0.0" in saved["target"]
 
 

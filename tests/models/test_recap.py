@@ -382,3 +382,35 @@ def test_policy_location_inputs_start_at_zero():
     assert kernel.shape == (TINY["embed_dim"] + 2, TINY["policy_units"])
     np.testing.assert_array_equal(kernel[-2:], 0.0)
     assert np.abs(kernel[:-2]).sum() > 0
+
+
+def test_agent_evaluation_reports_policy_entropy_and_the_random_policys_accuracy(monkeypatch):
+    model = _compiled()
+    x, _ = _data(6)
+    out = model.rollout(tf.constant(x), mode="greedy")
+    probs = out["action_probs"].numpy()
+    entropy = -(probs * np.log(np.maximum(probs, 1e-12))).sum(-1).mean(-1)  # (B,)
+    # Labels: the learned greedy prediction, class 0 for the last 2 images; the
+    # random policy's rollout is replaced by one that predicts class 0 for every image.
+    y = np.argmax(out["predictions"].numpy(), -1).astype("int32")
+    y[4:] = 0
+    rollout = model.rollout
+
+    def fake(images, mode="greedy", training=False, policy=None, **kw):
+        result = rollout(images, mode=mode, training=training, policy=policy, **kw)
+        if policy == "random":
+            result = dict(result, predictions=tf.one_hot(tf.zeros(tf.shape(images)[:1],
+                                                                  tf.int32), 10))
+        return result
+
+    monkeypatch.setattr(model, "rollout", fake)
+    logs = {k: float(v) for k, v in model.test_step((tf.constant(x), tf.constant(y))).items()}
+    assert logs["policy_entropy"] == pytest.approx(entropy.mean(), rel=1e-5)
+    assert logs["entropy_fraction"] == pytest.approx(entropy.mean() / np.log(16), rel=1e-5)
+    assert logs["accuracy_random_policy"] == pytest.approx(np.mean(y == 0))
+    assert logs["accuracy"] == pytest.approx(np.mean(y == np.argmax(out["predictions"], -1)))
+    # Training logs and the pretrain stage carry none of them.
+    model.reset_metrics()
+    assert "policy_entropy" not in model.train_step((tf.constant(x), tf.constant(y)))
+    pre = _compiled(stage="pretrain")
+    assert set(pre.test_step((tf.constant(x), tf.constant(y)))) == {"loss", "accuracy"}

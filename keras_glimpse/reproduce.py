@@ -35,6 +35,13 @@ checks = [{metric = "accuracy", at_least = "hr:accuracy", offset = -0.02},
           {metric = "kept_fraction", at_most = 0.5}]
 ```
 
+`evaluations` measure the selected learned model once more on other test
+sets (the run's data table with `data` over it), into `results["evaluations"]`:
+
+```toml
+evaluations = [{label = "other digits", data = {other_digits = true}}]
+```
+
 Each (run, seed) trains in its own `model_dir`,
 `<runs_dir>/<preset>/<run>/seed<k>/` (one folder per stage below it when the
 protocol has stages), through `training.run_training`, so a
@@ -213,6 +220,33 @@ def _stats(values):
             "per_seed": [float(v) for v in arr]}
 
 
+def extra_evaluation(model_dir, evaluation, report_only=False):
+    """The selected checkpoint of a finished run on another test set: the
+    run's data table with `evaluation["data"]` over it (e.g. the ordinal
+    localiser on the digits it never saw), measured once and kept in
+    `<model_dir>/metrics_<label>.json` (None when `report_only` and not
+    measured yet)."""
+    path = pathlib.Path(model_dir) / f"metrics_{_slug(evaluation['label'])}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    if report_only:
+        return None
+    model, config = training_lib.restore_model(model_dir, compile=True)
+    config["data"].update(evaluation.get("data", {}))
+    metrics = training_lib.evaluate_model(model, config)
+    path.write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def _stats_dict(per_seed):
+    """`{metric: _stats}` over the seeds' metric dicts (None: not measured)."""
+    done = [m for m in per_seed if m is not None]
+    if len(done) < len(per_seed) or not done:
+        return None
+    return {k: _stats([m[k] for m in done]) for k in done[0]
+            if all(isinstance(m.get(k), (int, float)) for m in done)}
+
+
 def _mean_metrics(tests):
     """The mean over seeds of each numeric metric every seed reported."""
     return {k: float(np.mean([t[k] for t in tests])) for k in tests[0]
@@ -386,6 +420,11 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
         results["target"] = f"below {beats}" if lower_is_better else f"above {beats}"
         results["met"] = bool(results["measured"] < rival["mean"] if lower_is_better
                               else results["measured"] > rival["mean"])
+    evaluations = (preset.get("reproduce", {}) or {}).get("evaluations") or []
+    if evaluations and learned["complete"]:
+        results["evaluations"] = {
+            e["label"]: _stats_dict([extra_evaluation(r["model_dir"], e, report_only)
+                                     for r in learned["per_seed"]]) for e in evaluations}
     checks = (preset.get("reproduce", {}) or {}).get("checks")
     test = [dict(r["metrics"]["test"], **_stage_tests(r)) for r in learned["per_seed"]
             if "test" in r["metrics"]]

@@ -110,6 +110,11 @@ def results_table():
             f"{label}: {_fmt(e.get(column), digits, scale)}"
             + (f" (paper {e['paper_value']})" if e.get("paper_value") is not None else "")
             for label, e in r["runs"].items() if label != "learned") or "–"
+        key = column[len("test_"):]
+        extra = "; ".join(f"{label} (test): {_fmt((e or {}).get(key), digits, scale)}"
+                          for label, e in (r.get("evaluations") or {}).items())
+        if extra:
+            base = extra if base == "–" else f"{base}; {extra}"
         if r.get("checks"):  # in-run comparisons (PatchDrop: all patches, random mask)
             base = "; ".join(
                 f"{c['check']}: pending" if c["passed"] is None else

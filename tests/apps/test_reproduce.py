@@ -294,3 +294,28 @@ def test_checks_may_name_an_earlier_stages_test_metric(tmp_path):
         [{"metric": "accuracy", "at_least": "hr:accuracy", "offset": -0.02}],
         dict({"accuracy": 0.95}, **tests))
     assert out[0]["passed"] and out[0]["bound"] == pytest.approx(0.95)
+
+
+def test_evaluations_measure_the_selected_model_once_on_another_test_set(reproduced, tmp_path):
+    root, result, mp = reproduced
+    text = PRESETS + 'evaluations = [{label = "first 32", data = {limit = 32}}]\n'
+    try:
+        install_toy(mp, tmp_path, text=text)
+        saved = reproduce.reproduce("toy_mnist", seeds=(0, 1), runs_dir=root / "runs",
+                                    results_dir=tmp_path / "results", verbose=0)
+        expected = []
+        for run in saved["runs"]["learned"]["per_seed"]:
+            model, config = training.restore_model(run["model_dir"], compile=True)
+            config["data"]["limit"] = 32
+            expected.append(training.evaluate_model(model, config)["accuracy"])
+            assert (pathlib.Path(run["model_dir"]) / "metrics_first_32.json").is_file()
+        # A second report reads the kept measurement (report_only trains and measures nothing).
+        again = reproduce.reproduce("toy_mnist", seeds=(0, 1), runs_dir=root / "runs",
+                                    results_dir=tmp_path / "results", report_only=True)
+    finally:
+        install_toy(mp, root, text=PRESETS)
+    got = saved["evaluations"]["first 32"]["accuracy"]
+    assert got["per_seed"] == pytest.approx(expected)
+    assert again["evaluations"] == saved["evaluations"]
+    full = [r["metrics"]["test"]["accuracy"] for r in saved["runs"]["learned"]["per_seed"]]
+    assert got["per_seed"] != pytest.approx(full)  # another test set than the run's own

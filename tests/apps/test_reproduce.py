@@ -223,18 +223,23 @@ def test_readme_best_epoch_of_a_staged_run_counts_the_earlier_stages(tmp_path, m
     assert "| 260 (229) |" in row  # epoch 29 of the anneal stage is epoch 229 of the run
 
 
+def _report_with(reproduced, tmp_path, extra):
+    """The finished toy runs reported (nothing trained) under the preset table
+    without a paper number, plus the TOML lines `extra`."""
+    root, _, mp = reproduced
+    text = PRESETS.replace("paper_value = 50.0\npaper_target = 99.0\n", "") + extra
+    try:
+        install_toy(mp, tmp_path, text=text)
+        return reproduce.reproduce("toy_mnist", seeds=(0, 1), runs_dir=root / "runs",
+                                   results_dir=tmp_path / "results", report_only=True)
+    finally:
+        install_toy(mp, root, text=PRESETS)
+
+
 def test_without_a_paper_number_the_target_is_to_beat_the_named_baseline(reproduced, tmp_path):
     # URAM has no published number: reproduce.beats names the same-budget
     # baseline the learned policy must beat (lower is better here).
-    root, result, mp = reproduced
-    text = PRESETS.replace("paper_value = 50.0\npaper_target = 99.0\n", "") + \
-        'beats = "small core"\n'
-    try:
-        install_toy(mp, tmp_path, text=text)
-        saved = reproduce.reproduce("toy_mnist", seeds=(0, 1), runs_dir=root / "runs",
-                                    results_dir=tmp_path / "results", report_only=True)
-    finally:
-        install_toy(mp, root, text=PRESETS)
+    saved = _report_with(reproduced, tmp_path, 'beats = "small core"\n')
     learned = saved["runs"]["learned"]["test_test_error"]["mean"]
     rival = saved["runs"]["small core"]["test_test_error"]["mean"]
     assert learned != rival and saved["target"] == "below small core"
@@ -261,17 +266,10 @@ def test_checks_bound_a_test_metric_by_a_number_or_another_metric():
 
 
 def test_checks_decide_met_from_the_learned_runs_mean_test_metrics(reproduced, tmp_path):
-    root, result, mp = reproduced
-    text = PRESETS.replace("paper_value = 50.0\npaper_target = 99.0\n", "") + (
+    saved = _report_with(reproduced, tmp_path, (
         'checks = [{metric = "accuracy", at_least = 0.0}, '
         '{metric = "accuracy", at_most = "accuracy", offset = -0.5}, '
-        '{metric = "accuracy", at_least = "small core:accuracy", offset = -2.0}]\n')
-    try:
-        install_toy(mp, tmp_path, text=text)
-        saved = reproduce.reproduce("toy_mnist", seeds=(0, 1), runs_dir=root / "runs",
-                                    results_dir=tmp_path / "results", report_only=True)
-    finally:
-        install_toy(mp, root, text=PRESETS)
+        '{metric = "accuracy", at_least = "small core:accuracy", offset = -2.0}]\n'))
     mean = np.mean([r["metrics"]["test"]["accuracy"]
                     for r in saved["runs"]["learned"]["per_seed"]])
     rival = np.mean([r["metrics"]["test"]["accuracy"]

@@ -63,7 +63,7 @@ def run_bare(preset, stage, data_dir, steps, threads):
 
     from keras_glimpse import training
 
-    _threads(threads)
+    _threads(threads, preset, stage)
     config, steps = _config(preset, stage, data_dir, steps, 1, tempfile.mkdtemp())
     x, y = next(iter(training.make_data(config, "train")))
     model = training.build_model(config)
@@ -84,7 +84,7 @@ def run_apps_train(preset, stage, data_dir, steps, threads, epochs=2):
 
     from keras_glimpse import training
 
-    _threads(threads)
+    _threads(threads, preset, stage)
     model_dir = os.path.join(tempfile.mkdtemp(), "run")
     config, steps = _config(preset, stage, data_dir, steps, epochs, model_dir)
     marks = []
@@ -114,12 +114,19 @@ def run_apps_train(preset, stage, data_dir, steps, threads, epochs=2):
             "peak_mb": harness.peak_rss_mb()}
 
 
-def _threads(threads):
+def _threads(threads, preset, stage):
+    """Both variants get the same threads, set before TensorFlow's first op:
+    `threads` inter-op, and intra-op the preset's `training.intra_op_threads`
+    when it sets one (else `threads`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
+    from keras_glimpse import training
+
+    intra_op = training.resolve_config(preset, stage=stage)["training"].get("intra_op_threads")
+
     if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op or threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 

@@ -178,3 +178,40 @@ def test_misspelled_training_and_data_overrides_are_errors(toy):
     cfg = training.resolve_config("ram_mnist28", overrides={"training.learning_rate": 0.1,
                                                             "data.source": "embedded"})
     assert cfg["training"]["learning_rate"] == 0.1 and cfg["data"]["source"] == "embedded"
+
+
+def test_intra_op_threads_apply_in_a_fresh_process_and_are_refused_once_tf_runs(caplog):
+    import sys
+
+    code = ("import tensorflow as tf; from keras_glimpse import training; "
+            "training.set_intra_op_threads(1); "
+            "print(tf.config.threading.get_intra_op_parallelism_threads())")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=pathlib.Path(__file__).resolve().parents[2], check=True)
+    assert out.stdout.strip().splitlines()[-1] == "1"
+    # This process has run ops already: a different request is logged, nothing changes.
+    tf.constant(1.0) + 1.0
+    before = tf.config.threading.get_intra_op_parallelism_threads()
+    wanted = before + 3
+    training.set_intra_op_threads(wanted)
+    assert tf.config.threading.get_intra_op_parallelism_threads() == before
+    assert f"intra_op_threads={wanted} not applied" in caplog.text
+    with pytest.raises(ValueError, match="positive int"):
+        training.set_intra_op_threads(0)
+
+
+def test_run_training_sets_the_presets_threads_first(toy, tmp_path, monkeypatch):
+    assert training.resolve_config("ram_mnist28")["training"]["intra_op_threads"] == 1
+    seen = []
+
+    def spy(threads):
+        seen.append(threads)
+        raise KeyboardInterrupt  # stop before anything else runs
+
+    monkeypatch.setattr(training, "set_intra_op_threads", spy)
+    config = training.resolve_config("toy_mnist", model_dir=str(tmp_path / "run"),
+                                     overrides={"training.intra_op_threads": 2})
+    with pytest.raises(KeyboardInterrupt):
+        training.run_training(config)
+    assert seen == [2] and not (tmp_path / "run").exists()

@@ -14,8 +14,8 @@ from keras_glimpse import optimizers, registry, training
 SHRINK = {
     "adaglimpse": dict(backbone_size="tiny", decoder_dim=32, decoder_depth=1, decoder_heads=1,
                        hidden_units=16, replay_capacity=8, rl_batch_size=4),
-    "patchdrop": dict(image_shape=[32, 32, 3], hr_backbone="cifar_resnet8", lr_backbone=None,
-                      policy_backbone="cifar_resnet8", cifar_widths=[4, 4, 4]),
+    "patchdrop": dict(image_shape=[32, 32, 3], grid_size=4, hr_backbone="cifar_resnet8",
+                      lr_backbone=None, policy_backbone="cifar_resnet8", cifar_widths=[4, 4, 4]),
     "ordinal": dict(embedding_dim=8, fc_units=8, hidden_units=8),
 }
 # (attribute, key prefix, optimizer class when the table names none, default rate,

@@ -61,7 +61,7 @@ def test_split(config, count):
 
 def main(argv):
     del argv
-    from keras_glimpse import compare, training
+    from keras_glimpse import compare, reproduce, training
 
     presets = [p.strip() for p in FLAGS.presets.split(",") if p.strip()]
     if not presets:
@@ -93,10 +93,14 @@ def main(argv):
     out = pathlib.Path(FLAGS.out_dir or os.path.join("results", "compare"))
     out.mkdir(parents=True, exist_ok=True)
     table = compare.format_table(curves)
+    # The embedded digits are MNIST *training* images: never a test result.
+    source = reproduce.data_source(configs[presets[0]])
+    what = ("test split" if source != "embedded" else
+            "embedded digits (MNIST training images: a smoke run, not a test result)")
     (out / "compare.md").write_text(
-        f"Test split, first {len(images)} images of {task}.\n\n{table}\n")
+        f"{what}, first {len(images)} images of {task}.\n\n{table}\n")
     (out / "compare.json").write_text(json.dumps(
-        {"task": task, "images": int(len(images)), "weights": sources,
+        {"task": task, "data_source": source, "images": int(len(images)), "weights": sources,
          "not_trained": missing, "curves": curves}, indent=2))
     compare.plot(curves, out / "compare.png",
                  title=f"{task.get('name')} {task.get('image_size', '')}: accuracy against budget")

@@ -128,8 +128,9 @@ def patch_curve(model, images, labels, thresholds=KEEP_THRESHOLDS, batch_size=50
     def run(x, threshold):
         probs = model.rollout(x, mode="greedy")["probs"]
         learned = tf.cast(probs >= threshold, tf.float32)
-        return (model.classify_masked(x, learned),
-                model.classify_masked(x, random_mask_like(learned)), tf.reduce_sum(learned, -1))
+        random = random_mask_like(learned, seed=model.policy_head.seed_generator)
+        return (model.classify_masked(x, learned), model.classify_masked(x, random),
+                tf.reduce_sum(learned, -1))
 
     points = {"learned": [], "random": []}
     for t in thresholds:

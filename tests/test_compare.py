@@ -78,9 +78,9 @@ def test_patch_curve_at_one_half_is_the_greedy_policy(monkeypatch):
 
     masks, random_mask_like = [], patchdrop.random_mask_like
 
-    def spy(actions):
-        masks.append(actions)
-        return random_mask_like(actions)
+    def spy(actions, seed=None):
+        masks.append(seed)
+        return random_mask_like(actions, seed=seed)
 
     monkeypatch.setattr(patchdrop, "random_mask_like", spy)
     model = keras_glimpse.build("patchdrop_cluttered60", cifar_widths=(4, 8, 8))
@@ -133,6 +133,8 @@ def test_app_compares_the_trained_presets_and_lists_the_untrained(tmp_path, monk
     assert "recap_cluttered60: not trained for this task yet" in out
     saved = json.loads((tmp_path / "compare.json").read_text())
     assert saved["images"] == 40 and saved["not_trained"] == ["recap_cluttered60"]
+    assert saved["data_source"] == "embedded"  # offline: never called a test result
+    assert "not a test result" in (tmp_path / "compare.md").read_text()
     assert saved["weights"] == {"ram_cluttered60": "shipped weights"}
     full = saved["curves"]["ram_cluttered60"][0]
     assert full["threshold"] == 1.0 and full["accuracy"] > 0.5  # trained, far above chance

@@ -48,13 +48,15 @@ def distinct_policies(actions):
     return 1.0 + tf.reduce_sum(changes)
 
 
-def random_mask_like(actions):
+def random_mask_like(actions, seed=None):
     """A uniformly random 0/1 mask per row of `actions` `(B, N)` that keeps as
-    many patches as that row does (the same-budget random policy)."""
+    many patches as that row does (the same-budget random policy); `seed`: an
+    int or a `keras.random.SeedGenerator`."""
     actions = tf.cast(actions, tf.float32)
     kept = tf.reduce_sum(actions, -1, keepdims=True)
     # The ranks of uniform noise are a uniformly random permutation per row.
-    ranks = tf.argsort(tf.argsort(tf.random.uniform(tf.shape(actions)), axis=-1), axis=-1)
+    noise = keras.random.uniform(tf.shape(actions), seed=seed)
+    ranks = tf.argsort(tf.argsort(noise, axis=-1), axis=-1)
     return tf.cast(tf.cast(ranks, tf.float32) < kept, tf.float32)
 
 
@@ -484,7 +486,9 @@ class PatchDrop(GlimpseModel):
         if self.stage != "classifier":
             actions, lr = out["actions"], self.low_resolution(images)
             for key, mask in zip(EVALUATION_BASELINES, (
-                    tf.ones_like(actions), random_mask_like(actions), fixed_mask_like(actions))):
+                    tf.ones_like(actions),
+                    random_mask_like(actions, seed=self.policy_head.seed_generator),
+                    fixed_mask_like(actions))):
                 other = self._classify(images, lr, mask, training=False)
                 self._trackers[key].update_state(tf.cast(tf.equal(
                     tf.argmax(other, -1, output_type=tf.int32), labels), tf.float32))

@@ -89,6 +89,9 @@ def test_random_mask_keeps_each_rows_count_uniformly():
     assert set(np.unique(m)) <= {0.0, 1.0}
     # Uniform over positions: each patch kept 2.5/6 of the time (not where `a` keeps).
     np.testing.assert_allclose(m.mean(0), 2.5 / 6, atol=0.03)
+    # Seeded: the same seed draws the same masks.
+    np.testing.assert_array_equal(random_mask_like(tf.constant(a[:50]), seed=3),
+                                  random_mask_like(tf.constant(a[:50]), seed=3))
     jitted = tf.function(random_mask_like, jit_compile=True)(tf.constant(a[:8])).numpy()
     np.testing.assert_array_equal(jitted.sum(-1), a[:8].sum(-1))  # random: counts only
 

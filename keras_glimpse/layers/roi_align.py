@@ -20,10 +20,11 @@ class RoiAlign(keras.layers.Layer):
     pixel outside the map contributes 0 (still counted in the average); a
     sample within one pixel outside is clamped to the border.
 
-    Bilinear interpolation is separable, so the layer gathers and blends the
-    rows, averages the row samples of each bin, then does the same for the
-    columns: two batched gathers, XLA-compilable and differentiable w.r.t.
-    the features (no `crop_and_resize`).
+    Bilinear interpolation is separable and each bin is an average of
+    samples, so every box reduces to a `P x h` row matrix and a `P x w`
+    column matrix of interpolation weights; pooling is two batched matmuls
+    (XLA-compilable, differentiable w.r.t. the features through matmuls, with
+    no gather or scatter; no `crop_and_resize`).
 
     Args:
         output_size: int, bins per side `P`.
@@ -105,6 +106,18 @@ class RoiAlign(keras.layers.Layer):
         hi = tf.minimum(lo + 1, size - 1)
         return lo, hi, frac, tf.cast(valid, tf.float32)
 
+    def _axis_matrix(self, start, end, size):
+        """`(B, K, P, size)` weights: bin `p` of an axis as a weighted sum of
+        feature rows (bilinear samples averaged over the bin), so pooling is two
+        small batched matmuls whose gradients are matmuls too (no scatter)."""
+        p, r = self.output_size, self.sampling_ratio
+        lo, hi, frac, valid = self._axis_samples(start, end, size)
+        weight = valid / float(r)
+        m = (tf.one_hot(lo, size) * ((1.0 - frac) * weight)[..., None]
+             + tf.one_hot(hi, size) * (frac * weight)[..., None])  # (B, K, P*r, size)
+        shape = tf.shape(m)
+        return tf.reduce_sum(tf.reshape(m, [shape[0], shape[1], p, r, size]), axis=3)
+
     def call(self, features, boxes):
         features = tf.convert_to_tensor(features)
         boxes = tf.convert_to_tensor(boxes)
@@ -125,29 +138,19 @@ class RoiAlign(keras.layers.Layer):
             )
         if not features.dtype.is_floating:
             features = tf.cast(features, self.compute_dtype)
-        p, r = self.output_size, self.sampling_ratio
         boxes = tf.cast(boxes, tf.float32)
         shape = tf.shape(features)
         batch, height, width = shape[0], shape[1], shape[2]
         k = tf.shape(boxes)[1]
-        dtype = features.dtype
-        # Rows: gather low/high neighbours of all row samples, blend, mask, bin-average.
-        lo, hi, frac, valid = self._axis_samples(boxes[..., 1], boxes[..., 3], height)
-        idx = tf.reshape(tf.concat([lo, hi], axis=-1), [batch, -1])  # (B, K*2*P*r)
-        x = tf.gather(features, idx, axis=1, batch_dims=1)
-        x = tf.reshape(x, [batch, k, 2, p * r, width, -1])
-        frac = tf.cast(frac, dtype)[..., None, None]
-        x = (x[:, :, 0] + frac * (x[:, :, 1] - x[:, :, 0])) * tf.cast(valid, dtype)[..., None, None]
-        x = tf.reduce_mean(tf.reshape(x, [batch, k, p, r, width, -1]), axis=3)  # (B,K,P,w,C)
-        # Columns.
-        lo, hi, frac, valid = self._axis_samples(boxes[..., 0], boxes[..., 2], width)
-        x = tf.gather(x, tf.concat([lo, hi], axis=-1), axis=3, batch_dims=2)  # (B,K,P,2Pr,C)
-        weight = tf.cast(frac, dtype)[:, :, None, :, None]
-        n = p * r
-        x = (x[:, :, :, :n] + weight * (x[:, :, :, n:] - x[:, :, :, :n])) * tf.cast(
-            valid, dtype
-        )[:, :, None, :, None]
-        return tf.reduce_mean(tf.reshape(x, [batch, k, p, p, r, -1]), axis=4)
+        p, dtype = self.output_size, features.dtype
+        rows = tf.cast(self._axis_matrix(boxes[..., 1], boxes[..., 3], height), dtype)
+        cols = tf.cast(self._axis_matrix(boxes[..., 0], boxes[..., 2], width), dtype)
+        # Rows: (B, K*P, h) @ (B, h, w*C), one batched matmul.
+        x = tf.matmul(tf.reshape(rows, [batch, k * p, height]),
+                      tf.reshape(features, [batch, height, -1]))
+        x = tf.reshape(x, [batch, k, p, width, -1])  # (B, K, P, w, C)
+        # Columns: (B, K, P, w) contracted with the w axis.
+        return tf.einsum("bkqw,bkpwc->bkpqc", cols, x)
 
     def compute_output_shape(self, features_shape, boxes_shape):
         p = self.output_size

@@ -64,6 +64,7 @@ import numpy as np
 
 from keras_glimpse import registry
 from keras_glimpse import training as training_lib
+from keras_glimpse import validation
 
 logger = logging.getLogger("keras_glimpse")
 
@@ -298,7 +299,8 @@ def evaluate_checks(checks, test):
 
 
 def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="results",
-              epochs=None, baselines=True, ship_weights=False, verbose=2, report_only=False):
+              epochs=None, baselines=True, ship_weights=False, verbose=2, report_only=False,
+              stage_epochs=None):
     """Runs the protocol of preset `name` and writes `<results_dir>/<name>.json`.
 
     Args:
@@ -315,11 +317,21 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
         report_only: train nothing; write the results of the runs as they stand.
             A run still in progress is reported by its validation curve only
             (`complete: false`): its test split is not read before it ends.
+        stage_epochs: `{stage name: epochs}` for one stage of a staged protocol
+            (e.g. `{"agent": 10}`), over `epochs` and the stage's own length;
+            recorded as `stage_epochs_override`.
 
     Returns:
         The results dict written to the JSON file.
     """
     preset = registry.get_preset(name)
+    stage_epochs = dict(stage_epochs or {})
+    unknown = sorted(set(stage_epochs) - {st["name"] for st in stage_plan(name)})
+    if unknown:
+        raise ValueError(f"stage_epochs names {unknown}, which '{name}' does not have; its stages "
+                         f"are {[st['name'] for st in stage_plan(name)]}.")
+    for stage, n in stage_epochs.items():
+        validation.positive_int(f"stage_epochs[{stage!r}]", n)
     metric = preset.get("paper_metric")
     key, lower_is_better = METRIC_KEYS.get(metric, (None, True))
     runs = plan(name) if baselines else plan(name)[:1]
@@ -354,8 +366,9 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
                                    f", stage {st['name']}" if st["name"] else "", model_dir)
                     # --epochs shortens the stages that do not fix their own length.
                     own = "training.epochs" in st["overrides"]
+                    stage_n = stage_epochs.get(st["name"], None if own else epochs)
                     m = run_one(name, {**overrides, **st["overrides"]}, int(seed), model_dir,
-                                data_dir=data_dir, epochs=None if own else epochs,
+                                data_dir=data_dir, epochs=stage_n,
                                 verbose=verbose,
                                 stage=st["stage"], init_from=_init_specs(st["init_from"], dirs))
                 hist = read_history(model_dir)
@@ -393,6 +406,7 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
         entry["wall_seconds"] = [round(r["wall_seconds"], 1) for r in per_seed]
         results["runs"][label] = entry
     results.update(finished=_now(), machine=_machine(), epochs_override=epochs,
+                   stage_epochs_override=stage_epochs or None,
                    complete=all(e["complete"] for e in results["runs"].values())
                    and len(results["runs"]) == len(runs),
                    target=preset.get("paper_target"))
@@ -554,4 +568,8 @@ def format_result(results):
                      + (f" ({', '.join(extra)})" if extra else "")
                      + (f"   paper {ref}" if ref is not None else "")
                      + f"   epochs {entry['epochs']}")
+    shortened = {k: results[k] for k in ("epochs_override", "stage_epochs_override")
+                 if results.get(k)}
+    if shortened:
+        lines.append(f"  protocol changed from the preset's: {shortened}")
     return "\n".join(lines)

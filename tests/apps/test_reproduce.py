@@ -317,3 +317,21 @@ def test_evaluations_measure_the_selected_model_once_on_another_test_set(reprodu
     assert again["evaluations"] == saved["evaluations"]
     full = [r["metrics"]["test"]["accuracy"] for r in saved["runs"]["learned"]["per_seed"]]
     assert got["per_seed"] != pytest.approx(full)  # another test set than the run's own
+
+
+def test_stage_epochs_sets_one_stage_and_is_recorded(tmp_path, monkeypatch):
+    install_toy(monkeypatch, tmp_path, text=STAGED)
+    with pytest.raises(ValueError, match="stages are \\['main', 'anneal'\\]"):
+        reproduce.reproduce("toy_mnist", runs_dir=tmp_path / "runs", stage_epochs={"agent": 2},
+                            results_dir=tmp_path / "results", verbose=0)
+    with pytest.raises(ValueError, match="stage_epochs"):
+        reproduce.reproduce("toy_mnist", runs_dir=tmp_path / "runs", stage_epochs={"main": 0},
+                            results_dir=tmp_path / "results", verbose=0)
+    # The named stage wins over its own length (1); the other keeps the preset's (1).
+    result = reproduce.reproduce("toy_mnist", runs_dir=tmp_path / "runs",
+                                 stage_epochs={"anneal": 2},
+                                 results_dir=tmp_path / "results", verbose=0)
+    run = result["runs"]["learned"]["per_seed"][0]
+    assert [s["epochs"] for s in run["stages"]] == [1, 2]
+    assert result["stage_epochs_override"] == {"anneal": 2}
+    assert "{'stage_epochs_override': {'anneal': 2}}" in reproduce.format_result(result)

@@ -420,34 +420,48 @@ class RECAP(GlimpseModel):
             "action_probs": tf.tile(tf.eye(a)[None], [batch, 1, 1]),
         }
 
+    def _episode_start(self, batch):
+        """`(cell, visited, memory states)` before the first glimpse: the centre
+        cell, marked visited."""
+        cell = tf.fill([batch], tf.constant(self.start_cell, tf.int32))
+        visited = tf.one_hot(cell, self.num_actions, on_value=True, off_value=False,
+                             dtype=tf.bool)
+        return cell, visited, self.memory.get_initial_state(batch)
+
+    def _glimpse_step(self, images, cell, visited, states, mode, training, policy):
+        """One glimpse of the agent (the rollout's and the early-exit episode's):
+        read `cell`, embed it (`feat`), update the memory (`h`, `states`) and
+        choose the next cell (`action`, `out` the policy's dict) with the
+        visited cells masked; `visited` includes the new cell."""
+        patch, location = self.glimpse(images, cell)
+        feat = self.encoder(patch, location, training=training)
+        h, states = self.memory(feat, states, training=training)
+        if policy == "learned":
+            inputs = tf.concat([h, tf.cast(location, h.dtype)], axis=-1)
+            out = self.policy_head(inputs, mode=mode, mask=visited)
+        else:
+            out = self._random_policy(visited)
+        action = tf.stop_gradient(out["action"])
+        visited = tf.logical_or(visited, tf.one_hot(action, self.num_actions, on_value=True,
+                                                    off_value=False, dtype=tf.bool))
+        return {"feat": feat, "h": h, "states": states, "location": location, "out": out,
+                "action": action, "visited": visited}
+
     def _agent_rollout(self, images, mode, training=False, with_rewards=False, policy=None):
         policy = self.policy if policy is None else policy
-        batch = tf.shape(images)[0]
-        a = self.num_actions
-        cell = tf.fill([batch], tf.constant(self.start_cell, tf.int32))
-        visited = tf.one_hot(cell, a, on_value=True, off_value=False, dtype=tf.bool)
-        states = self.memory.get_initial_state(batch)
+        cell, visited, states = self._episode_start(tf.shape(images)[0])
         feats, values, log_probs, entropies, probs, actions, locations = ([] for _ in range(7))
         for _ in range(self.num_steps):
-            patch, location = self.glimpse(images, cell)
-            feat = self.encoder(patch, location, training=training)
-            h, states = self.memory(feat, states, training=training)
-            values.append(self.value_head(tf.stop_gradient(h)))
-            if policy == "learned":
-                inputs = tf.concat([h, tf.cast(location, h.dtype)], axis=-1)
-                out = self.policy_head(inputs, mode=mode, mask=visited)
-            else:
-                out = self._random_policy(visited)
-            action = tf.stop_gradient(out["action"])
-            feats.append(feat)
-            locations.append(location)
-            actions.append(action)
+            step = self._glimpse_step(images, cell, visited, states, mode, training, policy)
+            states, visited, out = step["states"], step["visited"], step["out"]
+            cell = step["action"]
+            values.append(self.value_head(tf.stop_gradient(step["h"])))
+            feats.append(step["feat"])
+            locations.append(step["location"])
+            actions.append(cell)
             probs.append(out["probs"])
             log_probs.append(out["log_prob"])
             entropies.append(out["entropy"])
-            visited = tf.logical_or(visited, tf.one_hot(action, a, on_value=True,
-                                                        off_value=False, dtype=tf.bool))
-            cell = action
         feats = tf.stack(feats, axis=1)  # (B, T, D)
         result = {
             "locations": tf.stack(locations, axis=1),

@@ -51,34 +51,23 @@ def early_exit_rollout(model, images, stop_threshold, mode="greedy", policy="lea
         raise ValueError("`stop_threshold` needs the agent stage (a glimpse sequence to cut "
                          f"short); this RECAP's stage is {model.stage!r}, which reads every "
                          "cell at once.")
-    batch = tf.shape(images)[0]
-    a, T = model.num_actions, model.num_steps
-    cell = tf.fill([batch], tf.constant(model.start_cell, tf.int32))
-    visited = tf.one_hot(cell, a, on_value=True, off_value=False, dtype=tf.bool)
-    states = model.memory.get_initial_state(batch)
+    batch, T = tf.shape(images)[0], model.num_steps
+    cell, visited, states = model._episode_start(batch)
     feats = tf.zeros([batch, T, model.embed_dim], model.encoder.compute_dtype)
     slots = tf.range(T)
 
     def step(t, carry, index):  # the images `index` still looking
         cell, visited, states, feats = carry
-        patch, location = model.glimpse(tf.gather(images, index), cell)
-        feat = model.encoder(patch, location, training=False)
-        h, states = model.memory(feat, states, training=False)
-        if policy == "learned":
-            inputs = tf.concat([h, tf.cast(location, h.dtype)], axis=-1)
-            out = model.policy_head(inputs, mode=mode, mask=visited)
-        else:
-            out = model._random_policy(visited)
-        action = out["action"]
-        visited = tf.logical_or(visited, tf.one_hot(action, a, on_value=True,
-                                                    off_value=False, dtype=tf.bool))
+        step = model._glimpse_step(tf.gather(images, index), cell, visited, states, mode,
+                                   training=False, policy=policy)
+        feat, action, out = step["feat"], step["action"], step["out"]
         feats = tf.where(tf.equal(slots, t)[None, :, None],
                          tf.cast(feat, feats.dtype)[:, None, :], feats)
         with warnings.catch_warnings():  # the one-glimpse prefix: a softmax over one step
             warnings.filterwarnings("ignore", "You are using a softmax over axis")
             logits = model._classify(feats[:, :t + 1])  # the prediction after t + 1 glimpses
-        record = {"locations": location, "actions": action, "action_probs": out["probs"]}
-        return (action, visited, states, feats), logits, record
+        record = {"locations": step["location"], "actions": action, "action_probs": out["probs"]}
+        return (action, step["visited"], step["states"], feats), logits, record
 
     out = early_exit.early_exit_loop(step, (cell, visited, states, feats), T, stop_threshold)
     result = {k: out[k] for k in ("locations", "actions", "action_probs", "glimpses_used",

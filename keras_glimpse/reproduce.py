@@ -250,8 +250,7 @@ def _stats_dict(per_seed):
 
 def _mean_metrics(tests):
     """The mean over seeds of each numeric metric every seed reported."""
-    return {k: float(np.mean([t[k] for t in tests])) for k in tests[0]
-            if all(isinstance(t.get(k), (int, float)) for t in tests)}
+    return {k: s["mean"] for k, s in (_stats_dict(tests) or {}).items()}
 
 
 def _stage_tests(run):

@@ -270,15 +270,18 @@ def evaluate_checks(checks, test):
     """A preset's `reproduce.checks` against `test`, the learned run's test
     metrics (mean over seeds): one dict per check with its `value`, `bound`
     and `passed`. A check names `metric` and `at_least` or `at_most`, a number
-    or the name of another test metric, plus an optional `offset`. A name
+    or the name of another test metric, plus an optional `scale` and `offset`
+    (bound = scale * reference + offset; e.g. `scale = 0.9` for "10 % below"). A name
     `RUN:metric` is an earlier stage's metric or a same-budget baseline's
     (its label); one not reported yet (a baseline still training) leaves the
     check pending (`passed` None). Any other unknown name is a KeyError."""
     out = []
     for check in checks:
         (side, ref), = [(k, check[k]) for k in ("at_least", "at_most") if k in check]
+        scale = float(check.get("scale", 1.0))
         text = ref if not isinstance(ref, str) else (
-            ref + (f" {float(check['offset']):+g}" if check.get("offset") else ""))
+            (f"{scale:g} * " if scale != 1.0 else "") + ref
+            + (f" {float(check['offset']):+g}" if check.get("offset") else ""))
         entry = {"check": f"{check['metric']} {'>=' if side == 'at_least' else '<='} {text}"}
         names = [check["metric"]] + ([ref] if isinstance(ref, str) else [])
         missing = [n for n in names if n not in test]
@@ -290,7 +293,7 @@ def evaluate_checks(checks, test):
                             pending=f"not reported yet: {', '.join(missing)}"))
             continue
         value = float(test[check["metric"]])
-        bound = (float(test[ref]) if isinstance(ref, str) else float(ref)) + float(
+        bound = scale * (float(test[ref]) if isinstance(ref, str) else float(ref)) + float(
             check.get("offset", 0.0))
         out.append(dict(entry, value=value, bound=bound, passed=bool(
             value >= bound if side == "at_least" else value <= bound)))

@@ -620,8 +620,10 @@ def evaluate_model(model, config, eval_steps=None, monte_carlo=(1, 10)):
     """Keras metrics on the test split plus Monte Carlo accuracy for classifiers.
 
     Returns:
-        dict: the `evaluate` metrics, `mc<M>_error` (in %) for each M, and the
-        preset's paper number under `paper_<metric>` when it has one.
+        dict: the `evaluate` metrics, `mc<M>_error` (in %) for each M, each
+        of the model's `evaluation_baselines` policies' metrics with these
+        weights (`<metric>_<policy>_policy`), and the preset's paper number
+        under `paper_<metric>` when it has one.
     """
     test_ds = make_data(config, "test")
     steps = (count_flag("eval_steps", eval_steps) if eval_steps is not None
@@ -637,6 +639,10 @@ def evaluate_model(model, config, eval_steps=None, monte_carlo=(1, 10)):
         for m in monte_carlo:
             mc = model.evaluate_monte_carlo(test_ds, num_samples=int(m), steps=steps)
             result[f"mc{m}_error"] = float(mc["error"])
+    for policy in getattr(model, "evaluation_baselines", ()):
+        scores = model.evaluate_policy(test_ds, policy=policy, steps=steps)
+        result.update({f"{k}_{policy}_policy": float(v) for k, v in scores.items()
+                       if k != "count" and isinstance(v, (int, float, np.floating))})
     paper = config.get("paper", {})
     if "paper_value" in paper:
         result[f"paper_{paper.get('paper_metric', 'value')}"] = paper["paper_value"]

@@ -367,6 +367,7 @@ class AdaGlimpse(GlimpseModel):
 
     # "learned" is the SAC actor ("actor", its former name, is still accepted).
     supported_policies = ("learned", "random", "grid")
+    evaluation_baselines = ("random", "grid")  # same backbone, same pixel budget
     supports_early_exit = property(lambda self: self.task == "classification")
 
     def rollout(self, images, mode="greedy", training=False, policy=None, targets=None,

@@ -104,6 +104,11 @@ class GlimpseModel(keras.Model):
 
     trajectory_keys = ()
     supported_policies = ("learned",)
+    # Policies the test evaluation (`training.evaluate_model`: apps.train,
+    # apps.reproduce) scores beside the learned one with these same weights,
+    # through `evaluate_policy`: `<metric>_<policy>_policy` in the metrics (the
+    # same-budget baselines a reproduce check can bound the learned policy by).
+    evaluation_baselines = ()
     # Stage hand-off (keras_glimpse.stages): `{part: (attribute, ...)}` a later
     # stage may copy from an earlier one, the stage names (`.weights.h5`
     # sources are tried in these), and constructor arguments older versions

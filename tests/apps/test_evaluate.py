@@ -84,3 +84,22 @@ def test_a_fraction_metric_is_printed_in_percent_beside_the_papers_percentage():
     out = training.format_metrics({"accuracy": 0.95}, {"paper_metric": "test_accuracy",
                                                        "paper_value": 97.0})
     assert "test_accuracy %: 95.00   |   paper: 97.0" in out.splitlines()
+
+
+def test_evaluate_model_scores_the_models_evaluation_baselines(toy, trained_dir):
+    """Each policy of `evaluation_baselines` is scored with the same weights on
+    the same test batches: `<metric>_<policy>_policy` (numbers only)."""
+    model_dir, _ = trained_dir
+    model, config = training.restore_model(model_dir, compile=True)
+    calls = []
+
+    def evaluate_policy(dataset, policy=None, steps=None):
+        calls.append((policy, steps))
+        return {"accuracy": 0.25 if policy == "random" else 0.5, "count": 10, "note": "x"}
+
+    model.evaluation_baselines = ("random", "grid")
+    model.evaluate_policy = evaluate_policy
+    result = training.evaluate_model(model, config, eval_steps=1, monte_carlo=())
+    assert calls == [("random", 1), ("grid", 1)]
+    assert result["accuracy_random_policy"] == 0.25 and result["accuracy_grid_policy"] == 0.5
+    assert not any(k.startswith(("count_", "note_")) for k in result)

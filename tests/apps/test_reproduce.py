@@ -263,6 +263,15 @@ def test_checks_bound_a_test_metric_by_a_number_or_another_metric():
     out = reproduce.evaluate_checks(
         [{"metric": "accuracy", "at_least": "random policy:accuracy", "offset": 0.1}], test)
     assert out[0]["passed"] is None and "random policy:accuracy" in out[0]["pending"]
+    # `scale` multiplies the reference ("10 % below the random policy's RMSE").
+    test = {"rmse": 40.0, "rmse_random_policy": 45.0}
+    out = reproduce.evaluate_checks(
+        [{"metric": "rmse", "at_most": "rmse_random_policy", "scale": 0.9}], test)
+    assert out[0]["bound"] == pytest.approx(40.5) and out[0]["passed"]
+    assert out[0]["check"] == "rmse <= 0.9 * rmse_random_policy"
+    out = reproduce.evaluate_checks(
+        [{"metric": "rmse", "at_most": "rmse_random_policy", "scale": 0.85}], test)
+    assert not out[0]["passed"]  # 40 > 38.25
 
 
 def test_checks_decide_met_from_the_learned_runs_mean_test_metrics(reproduced, tmp_path):

@@ -622,7 +622,9 @@ def evaluate_model(model, config, eval_steps=None, monte_carlo=(1, 10)):
     Returns:
         dict: the `evaluate` metrics, `mc<M>_error` (in %) for each M, each
         of the model's `evaluation_baselines` policies' metrics with these
-        weights (`<metric>_<policy>_policy`), and the preset's paper number
+        weights (`<metric>_<policy>_policy`), the model's
+        `evaluate_image_dependence` (how much its glimpses depend on the
+        image), and the preset's paper number
         under `paper_<metric>` when it has one.
     """
     test_ds = make_data(config, "test")
@@ -639,6 +641,8 @@ def evaluate_model(model, config, eval_steps=None, monte_carlo=(1, 10)):
         for m in monte_carlo:
             mc = model.evaluate_monte_carlo(test_ds, num_samples=int(m), steps=steps)
             result[f"mc{m}_error"] = float(mc["error"])
+    if hasattr(model, "evaluate_image_dependence"):
+        result.update(model.evaluate_image_dependence(test_ds, steps=steps))
     for policy in getattr(model, "evaluation_baselines", ()):
         scores = model.evaluate_policy(test_ds, policy=policy, steps=steps)
         result.update({f"{k}_{policy}_policy": float(v) for k, v in scores.items()

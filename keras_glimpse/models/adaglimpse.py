@@ -744,6 +744,32 @@ class AdaGlimpse(GlimpseModel):
         out = rollout(tf.cast(x, tf.float32), targets=y)
         return self.task_impl.batch_scores(out, y)
 
+    def evaluate_image_dependence(self, dataset, steps=None):
+        """The greedy policy against its own average: `action_spread`, the
+        standard deviation across images of each glimpse's action `(x, y,
+        scale)` in [0, 1], averaged over glimpses and coordinates (0: one fixed
+        sequence), and the task metric of that average sequence replayed on
+        every image (`<metric>_mean_sequence_policy`, e.g.
+        `accuracy_mean_sequence_policy`): a policy that looks where the object
+        is beats its own average."""
+        def actions(batch):
+            out = self._episode(tf.cast(batch[0], tf.float32), batch[1], mode="greedy")
+            return {"actions": out["actions"]}
+
+        taken = self.evaluation_loop(dataset, actions, steps)["actions"]  # (N, T, 3)
+        mean = taken.mean(axis=0).tolist()
+
+        def replay(batch):
+            out = self._episode(tf.cast(batch[0], tf.float32), batch[1], mode="greedy",
+                                first_actions=mean)
+            return self.task_impl.batch_scores(out, batch[1])
+
+        fixed = self.summarize_scores(self.evaluation_loop(dataset, replay, steps))
+        result = {"action_spread": float(taken.std(axis=0).mean())}
+        result.update({f"{k}_mean_sequence_policy": float(v) for k, v in fixed.items()
+                       if k != "count"})
+        return result
+
     def summarize_scores(self, scores):
         """Final-step task metric of a policy (`evaluate_policy`; policies
         `"learned"`, `"random"`, `"grid"`): the task's `summarize` (RMSE on

@@ -383,6 +383,14 @@ class GlimpseModel(keras.Model):
             result["per_example"] = scores.get("score", np.zeros((0,), np.float32))
         return result
 
+    def evaluate_image_dependence(self, dataset, steps=None):
+        """How much the learned policy's glimpses depend on the image (the test
+        evaluation reports it beside the task metric): a method whose greedy
+        policy can be replayed as one fixed sequence returns its spread across
+        images and the task metric of that fixed sequence; `{}` here."""
+        del dataset, steps
+        return {}
+
     def evaluate_monte_carlo(self, dataset, num_samples=10, steps=None):
         """Accuracy of Monte Carlo averaged predictions (classifiers only).
 

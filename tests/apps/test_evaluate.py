@@ -86,7 +86,7 @@ def test_a_fraction_metric_is_printed_in_percent_beside_the_papers_percentage():
     assert "test_accuracy %: 95.00   |   paper: 97.0" in out.splitlines()
 
 
-def test_evaluate_model_scores_the_models_evaluation_baselines(toy, trained_dir):
+def test_evaluate_model_scores_baselines_and_image_dependence(toy, trained_dir):
     """Each policy of `evaluation_baselines` is scored with the same weights on
     the same test batches: `<metric>_<policy>_policy` (numbers only)."""
     model_dir, _ = trained_dir
@@ -99,7 +99,9 @@ def test_evaluate_model_scores_the_models_evaluation_baselines(toy, trained_dir)
 
     model.evaluation_baselines = ("random", "grid")
     model.evaluate_policy = evaluate_policy
+    model.evaluate_image_dependence = lambda dataset, steps=None: {"action_spread": 0.3}
     result = training.evaluate_model(model, config, eval_steps=1, monte_carlo=())
+    assert result["action_spread"] == 0.3
     assert calls == [("random", 1), ("grid", 1)]
     assert result["accuracy_random_policy"] == 0.25 and result["accuracy_grid_policy"] == 0.5
     assert not any(k.startswith(("count_", "note_")) for k in result)

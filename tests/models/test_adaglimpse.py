@@ -398,3 +398,43 @@ def test_keras_and_export_roundtrips(shared):
     assert_keras_roundtrip(m, x, atol=1e-4)
     served, _ = assert_export_roundtrip(m, x, num_samples=2)
     assert served["boxes"].shape == (2, 2, 4)
+
+
+def test_image_dependence_replays_the_greedy_policys_average_sequence():
+    shared = _model()
+
+    # An untrained actor barely depends on the image: this one does.
+    def actor(state, mode="greedy", fast=False):
+        flat = tf.concat([tf.reshape(tf.cast(s, tf.float32), [tf.shape(s)[0], -1])
+                          for s in tf.nest.flatten(state)], axis=1)
+        level = tf.reduce_mean(flat, 1, keepdims=True)
+        return {"action": 0.5 + 0.4 * tf.sin(1e3 * level * tf.constant([[1.0, 2.0, 3.0]]))}
+
+    x = tf.random.stateless_uniform((6, 16, 16, 1), [3, 4])
+    ds = tf.data.Dataset.from_tensor_slices((x, x)).batch(4)
+    replays = []
+    episode = shared._episode
+
+    def spy(*args, **kwargs):
+        if kwargs.get("first_actions") is not None:
+            replays.append(np.asarray(kwargs["first_actions"]))
+        return episode(*args, **kwargs)
+
+    with mock.patch.object(shared, "_episode", spy), mock.patch.object(shared, "actor", actor):
+        got = shared.evaluate_image_dependence(ds)
+        actions = np.concatenate([shared.rollout(x[i:i + 4], mode="greedy")["actions"].numpy()
+                                  for i in (0, 4)])  # (6, T, 3), batched as `ds`
+    assert got["action_spread"] > 0.005  # 0 would be one fixed sequence
+    # The second pass replays the greedy actions' average, every glimpse of it.
+    assert replays and all(np.allclose(r, actions.mean(axis=0), atol=1e-5) for r in replays)
+    np.testing.assert_allclose(got["action_spread"], actions.std(axis=0).mean(), rtol=1e-4,
+                               atol=1e-6)
+    mean = actions.mean(axis=0)
+    with mock.patch.object(shared, "actor", actor):
+        replayed = shared._episode(x, x, mode="greedy", first_actions=mean.tolist())
+    per_image = -replayed["scores"][:, -1].numpy()  # the final step's RMSE per image
+    np.testing.assert_allclose(got["rmse_mean_sequence_policy"],
+                               np.sqrt(np.mean(per_image ** 2)), rtol=1e-4)
+    # The replay really is one sequence for every image.
+    np.testing.assert_allclose(replayed["actions"].numpy(),
+                               np.broadcast_to(mean, actions.shape), atol=1e-6)

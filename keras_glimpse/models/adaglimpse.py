@@ -476,6 +476,11 @@ class AdaGlimpse(GlimpseModel):
         self.train_function = dispatch
         return dispatch
 
+    # Traced as written, without AutoGraph: its loops and branches are explicit
+    # (`tf.while_loop`, `tf.cond`) or on Python values, and AutoGraph's
+    # conversion of the ~100 functions it reaches took 7 of the RL step's
+    # 29 s trace (benchmarks/adaglimpse.py reports the trace time).
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
         images, targets = self.unpack(data)
         phase = PHASES[getattr(self, "_phase", None) or self.current_phase()]
@@ -730,6 +735,7 @@ class AdaGlimpse(GlimpseModel):
     def selection_metric(self):
         return self.task_impl.selection_metric
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         images, targets = self.unpack(data)
         out = self._episode(images, targets, mode="greedy", training=False,

@@ -343,6 +343,7 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
                "seeds": [int(s) for s in seeds], "runs": {}, "started": _now(),
                "commit": _git_commit()}
     first = pathlib.Path(runs_dir) / name / "learned" / f"seed{int(seeds[0])}"
+    first = next(iter(stage_dirs(first, stage_plan(name)).values()))  # its first stage
     if data_dir is None and (first / training_lib.CONFIG_FILE).is_file():
         data_dir = training_lib.read_config(first).get("data_dir")  # what the run used
     config0 = training_lib.resolve_config(name, data_dir=data_dir)

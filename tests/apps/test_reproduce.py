@@ -344,3 +344,23 @@ def test_stage_epochs_sets_one_stage_and_is_recorded(tmp_path, monkeypatch):
     assert [s["epochs"] for s in run["stages"]] == [1, 2]
     assert result["stage_epochs_override"] == {"anneal": 2}
     assert "{'stage_epochs_override': {'anneal': 2}}" in reproduce.format_result(result)
+
+
+def test_report_only_finds_the_data_a_staged_run_used(tmp_path, monkeypatch):
+    """Without --data_dir, the report reads it from the run's first stage."""
+    install_toy(monkeypatch, tmp_path, text=STAGED)
+    data_dir = str(tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    reproduce.reproduce("toy_mnist", runs_dir=tmp_path / "runs", data_dir=data_dir,
+                        results_dir=tmp_path / "results", verbose=0)
+    seen = []
+    real = training.resolve_config
+
+    def spy(name, *args, **kwargs):
+        seen.append(kwargs.get("data_dir"))
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(training, "resolve_config", spy)
+    reproduce.reproduce("toy_mnist", runs_dir=tmp_path / "runs", report_only=True,
+                        results_dir=tmp_path / "results", verbose=0)
+    assert seen and seen[0] == data_dir

@@ -72,7 +72,7 @@ def _target(target):
 
 def results_table():
     """One row per results/*.json: measured vs paper, baselines, budget."""
-    rows = ["| preset | measured (test, paper's protocol) | greedy / M=1 / M=10 | paper | target "
+    rows = ["| preset | measured (test, paper's protocol) | error %: greedy / M=1 / M=10 | paper | target "
             "| baselines, same budget | epochs (best) | train time | curve |",
             "|---|---|---|---|---|---|---|---|---|"]
     paths = sorted((ROOT / "results").glob("*.json"))
@@ -101,7 +101,12 @@ def results_table():
                 else f"{b:.4g} (epoch {e + 1})"
                 for b, e in zip(sel["best_per_seed"], sel["epoch_per_seed"]))
             measured = f"unfinished (no test number yet); best validation error {vals}"
-        mc = " / ".join([_fmt(learned.get("test_" + metric), digits, scale)] + [
+        greedy = learned.get("test_" + metric)
+        if greedy and "accuracy" in metric:  # the column is in error %, as M=1 / M=10 are
+            greedy = dict(greedy, mean=1.0 - greedy["mean"]) if scale != 1.0 else None
+        elif "error" not in metric:
+            greedy = None  # not a classifier's error (reconstruction MSE, ...)
+        mc = " / ".join([_fmt(greedy, digits, scale)] + [
             _fmt(learned.get(f"test_{k}_error_percent")) for k in ("mc1", "mc10")])
         ref = paper.get("paper_value", "–")
         target = "the checks →" if r.get("checks") else r.get("target")

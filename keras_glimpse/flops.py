@@ -45,8 +45,8 @@ normalisation, activations, softmax, pooling, residual adds and every
 elementwise op are **ignored** (what TensorFlow's profiler counts of them adds
 0.4-4 % to these models' matrix FLOPs), and so are the sensors: the
 retina's, the grid's and the elastic glimpse's crop-and-resize, PatchDrop's
-mask and low-resolution view, ROI-Align and the position encodings are
-gathers and elementwise blends, not counted.
+mask and low-resolution view and the position encodings are gathers and
+elementwise blends, not counted. (ROI-Align is counted: it is two products.)
 What is not skipped: padded work. AdaGlimpse encodes its empty slots and
 the dense PatchDrop's HR classifier runs on the whole (masked) image, so their
 counts do not fall with the glimpses or patches kept, and neither does
@@ -383,7 +383,7 @@ def _register_project_layers():
     @register(BoxEmbedding)
     def _box_embedding(layer, shape):
         """The backbone map of the images plus the embedding of one box."""
-        return box_feature_macs(layer, shape) + box_embed_macs(layer, shape[0])
+        return box_feature_macs(layer, shape) + box_embed_macs(layer, shape[0], shape)
 
 
 def attention_rollout_macs(num_layers, tokens, batch=1):
@@ -399,18 +399,38 @@ def sparse_vit_macs(vit, kept, batch=1):
             + _dense(vit.head, batch))
 
 
-def box_feature_macs(embedding, image_shape):
-    """`BoxEmbedding.feature_map` (its linear conv backbone) on `image_shape`."""
+def _box_features(embedding, image_shape):
+    """`(MACs, feature map shape)` of `BoxEmbedding.feature_map` on `image_shape`."""
     macs, shape = 0, _dims(image_shape)
     for conv in embedding.convs:
         conv_macs, shape = _conv(conv, shape)
         macs += conv_macs
+    return macs, shape
+
+
+def box_feature_macs(embedding, image_shape):
+    """`BoxEmbedding.feature_map` (its linear conv backbone) on `image_shape`."""
+    return _box_features(embedding, image_shape)[0]
+
+
+def roi_align_macs(roi_align, features_shape, num_boxes=1):
+    """`RoiAlign` of `num_boxes` boxes on a `(1, h, w, C)` map: its two
+    products, the `P x h` row weights with the map (`P h w C`) and the
+    `P x w` column weights with the result (`P P w C`), per box."""
+    _, h, w, c = (int(d) for d in features_shape)
+    p = roi_align.output_size
+    return num_boxes * (p * h * w * c + p * p * w * c)
+
+
+def box_embed_macs(embedding, num_boxes=1, image_shape=None):
+    """`BoxEmbedding.embed_boxes` of `num_boxes` boxes: the MLP after
+    ROI-Align, plus ROI-Align itself when `image_shape` (one image's, to size
+    the feature map) is given."""
+    macs = _dense(embedding.fc1, num_boxes) + _dense(embedding.fc2, num_boxes)
+    if image_shape is not None:
+        shape = _box_features(embedding, (1,) + tuple(image_shape)[-3:])[1]
+        macs += roi_align_macs(embedding.roi_align, shape, num_boxes)
     return macs
-
-
-def box_embed_macs(embedding, num_boxes=1):
-    """`BoxEmbedding.embed_boxes` of `num_boxes` boxes (the MLP after ROI-Align)."""
-    return _dense(embedding.fc1, num_boxes) + _dense(embedding.fc2, num_boxes)
 
 
 _register_project_layers()
@@ -620,11 +640,11 @@ def _register_plans():
     def _ordinal(model, image_shape, **_):
         emb = model.embedding
         return model.num_steps, [
-            Component("box_embedding", box_embed_macs(emb), 1, 1),  # + the first box
+            Component("box_embedding", box_embed_macs(emb, 1, image_shape), 1, 1),  # + 1st box
             Component("core", layer_macs(model.core, (1, model.embedding_dim)), 1),
             Component("policy", layer_macs(model.policy, (1, model.hidden_units)), 1),
             Component("feature_map", box_feature_macs(emb, (1,) + image_shape), 0, 1),
-        ], "ROI-Align and box moves not counted"
+        ], "box moves not counted"
 
     @_plan(AdaGlimpse)
     def _adaglimpse(model, image_shape, **_):
@@ -742,5 +762,5 @@ def matmul_flops(per_type):
 
 
 __all__ = ["Component", "FlopsReport", "MATMUL_OPS", "attention_rollout_macs",
-           "box_embed_macs", "box_feature_macs", "conv_output_shape", "count", "graph_flops",
+           "box_embed_macs", "box_feature_macs", "roi_align_macs", "conv_output_shape", "count", "graph_flops",
            "layer_macs", "matmul_flops", "profiler_flops", "register", "sparse_vit_macs"]

@@ -9,6 +9,7 @@ os.environ.setdefault("KERAS_GLIMPSE_OFFLINE", "1")  # tests never download
 sys.path.insert(0, os.path.dirname(__file__))  # `import helpers`
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # the repo root
 
+import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 _cpus = tf.config.list_physical_devices("CPU")
@@ -27,3 +28,13 @@ def pytest_configure(config):
     config.addinivalue_line(
         "filterwarnings",
         "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+@pytest.fixture
+def unset_global_seed():
+    """The training split's shuffle and placements (`tf.data` ops with an op
+    seed) also depend on TensorFlow's global seed, which `apps.train` sets from
+    `--seed` and earlier tests in the same worker may have set: the digests of
+    a seed's canvases were recorded with it unset, as in a fresh process."""
+    tf.random.set_seed(None)
+    yield

@@ -112,7 +112,8 @@ def test_fast_path_equals_the_plain_call(p):
         (plain, plain_grads), (fast, fast_grads) = results
         np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5, err_msg=role)
         for v, a, g in zip(net.trainable_variables, plain_grads, fast_grads):
-            np.testing.assert_allclose(g, a, rtol=1e-4, atol=1e-5, err_msg=f"{role} {v.path}")
+            # (conv as a matrix product sums in another order: 1.6e-5 seen on |g| ~ 0.1)
+            np.testing.assert_allclose(g, a, rtol=1e-4, atol=5e-5, err_msg=f"{role} {v.path}")
 
 
 def test_conv_as_a_matrix_product():

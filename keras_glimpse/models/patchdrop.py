@@ -48,10 +48,14 @@ def distinct_policies(actions):
     return 1.0 + tf.reduce_sum(changes)
 
 
-def random_mask_like(actions, seed=None):
+def random_mask_like(actions, seed):
     """A uniformly random 0/1 mask per row of `actions` `(B, N)` that keeps as
     many patches as that row does (the same-budget random policy); `seed`: an
-    int or a `keras.random.SeedGenerator`."""
+    int or a `keras.random.SeedGenerator` (required: an unseeded baseline would
+    differ from run to run)."""
+    if seed is None:
+        raise ValueError("`random_mask_like` needs a `seed` (an int or a "
+                         "keras.random.SeedGenerator) so that the random baseline is reproducible.")
     actions = tf.cast(actions, tf.float32)
     kept = tf.reduce_sum(actions, -1, keepdims=True)
     # The ranks of uniform noise are a uniformly random permutation per row.

@@ -23,6 +23,15 @@ stages = [{name = "pretrain", stage = "pretrain"},
           {name = "agent", stage = "agent", init_from = ["pretrain"]}]
 ```
 
+A baseline may take the leading stages of the learned run of the same seed
+instead of training its own (`shared_stages`): RECAP's random-policy agent
+starts from the very classifier the learned agent starts from.
+
+```toml
+baselines = [{label = "random policy", overrides = {policy = "random"},
+              shared_stages = ["pretrain"]}]
+```
+
 A method whose own test metrics carry its comparisons (PatchDrop reports the
 classifier on all patches and on a same-count random mask beside its policy)
 states its target as `checks` on the learned run's test metrics (the mean
@@ -137,6 +146,32 @@ def plan(name):
     for b in table.get("baselines", []) or []:
         runs.append((str(b["label"]), dict(b.get("overrides", {})), b.get("paper_value")))
     return runs
+
+
+def shared_stages(name):
+    """`{baseline label: [stage names]}`: the stages a baseline takes from the
+    learned run of the same seed instead of training its own (its
+    `shared_stages`), e.g. RECAP's random-policy agent starts from the very
+    classifier the learned agent starts from: the pair differs in the policy
+    only, and the pretraining runs once.
+
+    Raises:
+        ValueError: a shared stage is not one of the preset's stages, or comes
+            after a stage the baseline trains itself.
+    """
+    table = registry.get_preset(name).get("reproduce", {}) or {}
+    names = [st["name"] for st in stage_plan(name)]
+    out = {}
+    for b in table.get("baselines", []) or []:
+        shared = [str(s) for s in b.get("shared_stages", []) or []]
+        if not shared:
+            continue
+        if shared != names[:len(shared)]:
+            raise ValueError(
+                f"Preset '{name}': baseline '{b['label']}' shares stages {shared}; it can share "
+                f"only a leading run of the stages {names} (those before any it trains itself).")
+        out[str(b["label"])] = shared
+    return out
 
 
 def stage_plan(name):
@@ -351,11 +386,15 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
     results["data"] = {"name": config0["data"].get("name"), "source": source,
                        "full_data": source in ("local", "keras_cache", "download")}
     stages = stage_plan(name)
+    shared = shared_stages(name)
     for label, overrides, paper_value in runs:
         per_seed = []
         for seed in seeds:
             dirs = stage_dirs(pathlib.Path(runs_dir) / name / _slug(label) / f"seed{int(seed)}",
                               stages)
+            learned_dirs = stage_dirs(pathlib.Path(runs_dir) / name / "learned"
+                                      / f"seed{int(seed)}", stages)
+            dirs.update({s: learned_dirs[s] for s in shared.get(label, [])})
             m, done = None, []
             for st in stages:
                 model_dir = dirs[st["name"]]
@@ -378,6 +417,8 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
                 done.append({"name": st["name"], "model_dir": str(model_dir),
                              "epochs": len(hist.get("epoch", [])),
                              "wall_seconds": float(np.nansum(hist.get("epoch_seconds", [])))})
+                if st["name"] in shared.get(label, []):
+                    done[-1]["shared_with"] = "learned"  # trained once, counted in both
                 if "test" not in m:
                     break  # a stage in progress: the later ones have not started
             if not done or m is None:

@@ -364,3 +364,47 @@ def test_report_only_finds_the_data_a_staged_run_used(tmp_path, monkeypatch):
     reproduce.reproduce("toy_mnist", runs_dir=tmp_path / "runs", report_only=True,
                         results_dir=tmp_path / "results", verbose=0)
     assert seen and seen[0] == data_dir
+
+
+def test_a_baseline_shares_the_learned_runs_leading_stages(tmp_path, monkeypatch):
+    """`shared_stages`: the baseline starts its later stage from the learned
+    run's first stage (same weights) instead of training that stage again."""
+    install_toy(monkeypatch, tmp_path, text=STAGED + """
+baselines = [{label = "small lr", overrides = {"training.learning_rate" = 0.002}, shared_stages = ["main"]}]
+""")
+    assert reproduce.shared_stages("toy_mnist") == {"small lr": ["main"]}
+    trained, starts = [], {}
+    real_run, real_build = training.run_training, training.build_model
+
+    def run_spy(config, *args, **kwargs):
+        trained.append(config["model_dir"])
+        return real_run(config, *args, **kwargs)
+
+    def build_spy(config, compile=True, init=False):
+        model = real_build(config, compile=compile, init=init)
+        if init:
+            starts[config["model_dir"]] = model.get_weights()
+        return model
+
+    monkeypatch.setattr(training, "run_training", run_spy)
+    monkeypatch.setattr(training, "build_model", build_spy)
+    result = reproduce.reproduce("toy_mnist", runs_dir=tmp_path / "runs",
+                                 results_dir=tmp_path / "results", verbose=0)
+    runs = tmp_path / "runs" / "toy_mnist"
+    learned, baseline = runs / "learned" / "seed0", runs / "small_lr" / "seed0"
+    # The first stage trains once; the baseline's anneal starts from it.
+    assert trained == [str(learned / "main"), str(learned / "anneal"), str(baseline / "anneal")]
+    main, _ = training.restore_model(learned / "main", checkpoint="best")
+    for a, b in zip(starts[str(baseline / "anneal")], main.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    stages = result["runs"]["small lr"]["per_seed"][0]["stages"]
+    assert stages[0]["model_dir"] == str(learned / "main")
+    assert stages[0]["shared_with"] == "learned" and "shared_with" not in stages[1]
+    assert result["complete"]
+    # Sharing a stage after one the baseline trains itself is a one-line error.
+    (tmp_path / "bad").mkdir()
+    install_toy(monkeypatch, tmp_path / "bad", text=STAGED + """
+baselines = [{label = "b", shared_stages = ["anneal"]}]
+""")
+    with pytest.raises(ValueError, match="can share only a leading run of the stages"):
+        reproduce.shared_stages("toy_mnist")

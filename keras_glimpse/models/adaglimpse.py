@@ -54,7 +54,9 @@ class AdaGlimpse(GlimpseModel):
       steps use uniform random actions. A backbone epoch plays the episode
       with the sampled policy and takes one optimizer step on the last-step
       task loss.
-    - Evaluation uses the deterministic mean action; optionally a sample stops
+    - Evaluation uses the deterministic mean action (the pretrain stage, which
+      has no trained actor, is validated on its own training glimpses: whole
+      image, then random); optionally a sample stops
       once its max class probability reaches `early_stop_threshold`
       (`avg_glimpses` is reported).
 
@@ -737,8 +739,17 @@ class AdaGlimpse(GlimpseModel):
 
     @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
+        """Validation and test: the greedy actor's episode; in the pretrain
+        stage (no trained actor yet) the glimpses it trains on, a whole-image
+        glimpse then random ones, so that its checkpoint is selected on the
+        distribution it learns (an untrained actor's near-constant glimpses
+        would select for those)."""
         images, targets = self.unpack(data)
-        out = self._episode(images, targets, mode="greedy", training=False,
+        policy, first_actions = "actor", None
+        if self.stage == "pretrain":
+            policy, first_actions = PHASES["pretrain"].policy, PHASES["pretrain"].first_actions
+        out = self._episode(images, targets, mode="greedy", training=False, policy=policy,
+                            first_actions=first_actions,
                             early_stop=self._early_stop(training=False))
         per_example = self.task_impl.loss(out["predictions"], images, targets)
         return self._update_metrics(per_example, out["predictions"], targets, out)

@@ -306,6 +306,31 @@ def test_backbone_and_pretrain_steps_update_backbone_only():
         assert not _changed(actor, m.actor.trainable_variables)
 
 
+def test_pretrain_stage_is_validated_on_the_glimpses_it_trains_on():
+    """Pretrain validation (checkpoint selection) uses the pretrain phase's
+    glimpses (whole image, then random), not the untrained actor's; the RL
+    stage's uses the actor."""
+    calls = []
+    for stage in ("pretrain", "rl"):
+        m = _model(stage=stage)
+        m.compile(run_eagerly=True)
+        real = m._episode
+
+        def spy(*args, **kwargs):
+            calls.append((stage, kwargs.get("policy"), kwargs.get("first_actions")))
+            return real(*args, **kwargs)
+
+        m._episode = spy
+        logs = m.test_step((_images(), None))
+        assert np.isfinite(float(logs["loss"]))
+    assert calls == [("pretrain", "random", ((0.0, 0.0, 1.0),)), ("rl", "actor", None)]
+    # The pretrain episode's first glimpse is the whole image: scale 1 at (0, 0).
+    m = _model(stage="pretrain")
+    out = m._episode(_images(), None, policy="random",
+                     first_actions=PHASES["pretrain"].first_actions)
+    np.testing.assert_allclose(out["actions"][:, 0].numpy(), [[0.0, 0.0, 1.0]] * 4)
+
+
 def test_phase_schedule():
     # The schedule reads constructor arguments only: no need to build the networks.
     m = AdaGlimpse(**{**TINY, "freeze_backbone_epochs": 2})

@@ -416,6 +416,7 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
                 hist = read_history(model_dir)
                 done.append({"name": st["name"], "model_dir": str(model_dir),
                              "epochs": len(hist.get("epoch", [])),
+                             "planned_epochs": _planned_epochs(model_dir),
                              "wall_seconds": float(np.nansum(hist.get("epoch_seconds", [])))})
                 if st["name"] in shared.get(label, []):
                     done[-1]["shared_with"] = "learned"  # trained once, counted in both
@@ -449,6 +450,10 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
         entry["epochs"] = [r["epochs"] for r in per_seed]
         entry["wall_seconds"] = [round(r["wall_seconds"], 1) for r in per_seed]
         results["runs"][label] = entry
+    if report_only and not stage_epochs and epochs is None and "learned" in results["runs"]:
+        # What the runs were trained with, not what this report was asked.
+        epochs, stage_epochs = _recorded_overrides(
+            name, results["runs"]["learned"]["per_seed"][0], stages)
     results.update(finished=_now(), machine=_machine(), epochs_override=epochs,
                    stage_epochs_override=stage_epochs or None,
                    complete=all(e["complete"] for e in results["runs"].values())
@@ -509,6 +514,37 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
     tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
     os.replace(tmp, path)
     return results
+
+
+def _planned_epochs(model_dir):
+    """The epochs a run was set to train (its config.json), None before it started."""
+    path = pathlib.Path(model_dir) / training_lib.CONFIG_FILE
+    if not path.is_file():
+        return None
+    return training_lib.read_config(model_dir).get("training", {}).get("epochs")
+
+
+def _recorded_overrides(name, run, stages):
+    """`(epochs_override, stage_epochs_override)` that one seed's run was trained
+    with, read from its stages' config.json against the preset's own lengths
+    (a report written later need not be told again)."""
+    records = run.get("stages") or [{"name": None, "planned_epochs": _planned_epochs(
+        run["model_dir"])}]
+    by_name = {st["name"]: st for st in stages}
+    epochs, stage_epochs = None, {}
+    for rec in records:
+        st = by_name.get(rec["name"])
+        planned = rec.get("planned_epochs")
+        if st is None or planned is None:
+            continue
+        default = training_lib.resolve_config(name, stage=st["stage"],
+                                              overrides=st["overrides"])["training"].get("epochs")
+        if default is not None and int(planned) != int(default):
+            if rec["name"] is None:
+                epochs = int(planned)
+            else:
+                stage_epochs[rec["name"]] = int(planned)
+    return epochs, stage_epochs
 
 
 def _now():

@@ -344,6 +344,20 @@ def test_stage_epochs_sets_one_stage_and_is_recorded(tmp_path, monkeypatch):
     assert [s["epochs"] for s in run["stages"]] == [1, 2]
     assert result["stage_epochs_override"] == {"anneal": 2}
     assert "{'stage_epochs_override': {'anneal': 2}}" in reproduce.format_result(result)
+    assert [s["planned_epochs"] for s in result["runs"]["learned"]["per_seed"][0]["stages"]] \
+        == [1, 2]
+    # A report written later, without the flag, still records what the run trained with.
+    report = reproduce.reproduce("toy_mnist", runs_dir=tmp_path / "runs", report_only=True,
+                                 results_dir=tmp_path / "results", verbose=0)
+    assert report["stage_epochs_override"] == {"anneal": 2} and report["epochs_override"] is None
+    # So for a protocol without stages (--epochs).
+    (tmp_path / "plain").mkdir()
+    install_toy(monkeypatch, tmp_path / "plain")
+    kw = dict(runs_dir=tmp_path / "plain" / "runs", results_dir=tmp_path / "plain" / "results",
+              verbose=0)
+    reproduce.reproduce("toy_mnist", epochs=2, **kw)
+    report = reproduce.reproduce("toy_mnist", report_only=True, **kw)
+    assert report["epochs_override"] == 2 and report["stage_epochs_override"] is None
 
 
 def test_report_only_finds_the_data_a_staged_run_used(tmp_path, monkeypatch):

@@ -435,7 +435,9 @@ class RECAP(GlimpseModel):
         visited cells masked; `visited` includes the new cell."""
         patch, location = self.glimpse(images, cell)
         feat = self.encoder(patch, location, training=training)
-        h, states = self.memory(feat, states, training=training)
+        # The encoder learns from the classifier's loss only (the policy's
+        # optimizer holds the policy and the memory): no gradient through here.
+        h, states = self.memory(tf.stop_gradient(feat), states, training=training)
         if policy == "learned":
             inputs = tf.concat([h, tf.cast(location, h.dtype)], axis=-1)
             out = self.policy_head(inputs, mode=mode, mask=visited)

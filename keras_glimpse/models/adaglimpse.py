@@ -279,7 +279,8 @@ class AdaGlimpse(GlimpseModel):
         return predictions, state
 
     def _steps(self, images, targets=None, mode="greedy", training=False, policy="actor",
-               random_until=None, early_stop=None, first_actions=None, fast=False):
+               random_until=None, early_stop=None, first_actions=None, fast=False,
+               encode=True):
         """Plays one episode lazily: yields one record per step `t = 0..T`.
 
         Step `t` encodes the `t` glimpses taken so far (`state`, `score` `S_t`,
@@ -289,7 +290,13 @@ class AdaGlimpse(GlimpseModel):
         glimpses taken per image (early stop). The consumer runs between two
         steps: the RL step updates the agent there, before the next action.
         `fast`: the actor's (`GlimpseActorCritic`; not under XLA).
+        `encode=False` (a policy that never reads the state: `"random"`,
+        `"grid"`): no step is encoded (`state`, `score`, `predictions` are None),
+        the same glimpses and random draws.
         """
+        if not encode and (policy not in ("random", "grid") or early_stop is not None):
+            raise ValueError("`encode=False` needs a policy that does not read the state "
+                             f"('random' or 'grid') and no early stop; received policy={policy!r}.")
         b = tf.shape(images)[0]
         g2, p = self.grid_size**2, self.patch_size
         c = self.image_shape[2]
@@ -304,8 +311,10 @@ class AdaGlimpse(GlimpseModel):
             patches = tf.concat(patches_list + [tf.zeros([b, n_empty * g2, p, p, c])], axis=1)
             boxes = tf.concat(boxes_list + [tf.zeros([b, n_empty * g2, 4])], axis=1)
             mask = tf.concat(mask_list + [tf.ones([b, n_empty * g2])], axis=1)
-            predictions, state = self._encode(patches, boxes, mask, training=False)
-            score = self.task_impl.score(predictions, images, targets, training)
+            predictions = state = score = None
+            if encode:
+                predictions, state = self._encode(patches, boxes, mask, training=False)
+                score = self.task_impl.score(predictions, images, targets, training)
             if early_stop is not None:
                 confidence = tf.reduce_max(tf.nn.softmax(predictions, -1), -1)
                 done = tf.logical_or(done, confidence >= early_stop)
@@ -490,16 +499,42 @@ class AdaGlimpse(GlimpseModel):
             return self._rl_step(images, targets)
         return self._backbone_step(images, targets, phase)
 
+    def _blind_episode(self, images, targets, policy, first_actions, training,
+                       predictions=None):
+        """An episode of a policy that never reads the state (`"random"`,
+        `"grid"`): the glimpses are taken without encoding any step, then the
+        final ones are encoded once (or `predictions(final_inputs)` gives the
+        final predictions). The same glimpses, final predictions and score as
+        `_episode` at a fraction of its cost (pretraining's glimpses); `scores`
+        holds the final step's only."""
+        steps = list(self._steps(images, targets, mode="sample", training=training,
+                                 policy=policy, first_actions=first_actions, encode=False))
+        inputs = steps[-1]["inputs"]
+        final = (predictions(*inputs) if predictions is not None
+                 else self._encode(*inputs, training=False)[0])
+        score = self.task_impl.score(tf.stop_gradient(final), images, targets, training)
+        return {"predictions": final, "final_inputs": inputs, "scores": score[:, None],
+                "num_glimpses": steps[-1]["taken"],
+                "actions": tf.stack([s["action"] for s in steps[:-1]], axis=1)}
+
     def _backbone_step(self, images, targets, phase):
         """Plays an episode with `phase.policy`, then one task-loss step of the backbone."""
-        out = self._episode(images, targets, mode="sample", training=True, policy=phase.policy,
-                            first_actions=phase.first_actions)
-        patches, boxes, mask = out["final_inputs"]
         variables = self.backbone_variables
-        with tf.GradientTape() as tape:
+
+        def predict(patches, boxes, mask):
             enc = self.encoder(patches, boxes, mask)
-            predictions = self.task_impl.predict(self.task_head, enc["tokens"], mask,
-                                                 training=True)
+            return self.task_impl.predict(self.task_head, enc["tokens"], mask, training=True)
+
+        with tf.GradientTape() as tape:
+            if phase.policy in ("random", "grid"):  # glimpses independent of what was seen
+                out = self._blind_episode(images, targets, phase.policy, phase.first_actions,
+                                          training=True, predictions=predict)
+                predictions = out["predictions"]
+            else:
+                with tape.stop_recording():
+                    out = self._episode(images, targets, mode="sample", training=True,
+                                        policy=phase.policy, first_actions=phase.first_actions)
+                predictions = predict(*out["final_inputs"])
             per_example = self.task_impl.loss(predictions, images, targets)
             loss = reduce_loss(per_example)
         grads = optimizers.gradients(tape, loss, variables, self.optimizer)
@@ -745,12 +780,13 @@ class AdaGlimpse(GlimpseModel):
         distribution it learns (an untrained actor's near-constant glimpses
         would select for those)."""
         images, targets = self.unpack(data)
-        policy, first_actions = "actor", None
         if self.stage == "pretrain":
-            policy, first_actions = PHASES["pretrain"].policy, PHASES["pretrain"].first_actions
-        out = self._episode(images, targets, mode="greedy", training=False, policy=policy,
-                            first_actions=first_actions,
-                            early_stop=self._early_stop(training=False))
+            phase = PHASES["pretrain"]
+            out = self._blind_episode(images, targets, phase.policy, phase.first_actions,
+                                      training=False)
+        else:
+            out = self._episode(images, targets, mode="greedy", training=False,
+                                early_stop=self._early_stop(training=False))
         per_example = self.task_impl.loss(out["predictions"], images, targets)
         return self._update_metrics(per_example, out["predictions"], targets, out)
 

@@ -314,21 +314,67 @@ def test_pretrain_stage_is_validated_on_the_glimpses_it_trains_on():
     for stage in ("pretrain", "rl"):
         m = _model(stage=stage)
         m.compile(run_eagerly=True)
-        real = m._episode
+        episode, blind = m._episode, m._blind_episode
 
-        def spy(*args, **kwargs):
-            calls.append((stage, kwargs.get("policy"), kwargs.get("first_actions")))
-            return real(*args, **kwargs)
+        def spy_episode(*args, **kwargs):
+            calls.append((stage, kwargs.get("policy", "actor"), kwargs.get("first_actions")))
+            return episode(*args, **kwargs)
 
-        m._episode = spy
+        def spy_blind(images, targets, policy, first_actions, training, **kwargs):
+            calls.append((stage, policy, first_actions))
+            return blind(images, targets, policy, first_actions, training, **kwargs)
+
+        m._episode, m._blind_episode = spy_episode, spy_blind
         logs = m.test_step((_images(), None))
         assert np.isfinite(float(logs["loss"]))
     assert calls == [("pretrain", "random", ((0.0, 0.0, 1.0),)), ("rl", "actor", None)]
     # The pretrain episode's first glimpse is the whole image: scale 1 at (0, 0).
     m = _model(stage="pretrain")
-    out = m._episode(_images(), None, policy="random",
-                     first_actions=PHASES["pretrain"].first_actions)
+    out = m._blind_episode(_images(), None, "random", PHASES["pretrain"].first_actions,
+                           training=False)
     np.testing.assert_allclose(out["actions"][:, 0].numpy(), [[0.0, 0.0, 1.0]] * 4)
+
+
+def test_blind_episode_takes_the_same_glimpses_without_encoding_each_step():
+    """Policies that never read the state (pretraining's random glimpses, the
+    grid): `_blind_episode` takes the same glimpses (the same random draws) as
+    the full episode and gives the same final predictions and score, encoding
+    only the final glimpses; the pretrain step trains on exactly those."""
+    m = _model(stage="pretrain", num_glimpses=3)
+    images = _images()
+    first = PHASES["pretrain"].first_actions
+    state = np.array(m.seed_generator.state)
+    for policy in ("random", "grid"):
+        m.seed_generator.state.assign(state)
+        full = m._episode(images, None, mode="sample", policy=policy, first_actions=first)
+        m.seed_generator.state.assign(state)
+        with mock.patch.object(m, "_encode", wraps=m._encode) as encode:
+            blind = m._blind_episode(images, None, policy, first, training=False)
+        assert encode.call_count == 1  # the final glimpses only (the full episode: T + 1)
+        np.testing.assert_array_equal(blind["actions"], full["actions"])
+        for a, b in zip(blind["final_inputs"], full["final_inputs"]):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(blind["predictions"], full["predictions"], atol=1e-6)
+        np.testing.assert_allclose(blind["scores"][:, -1], full["scores"][:, -1], atol=1e-5)
+    # The pretrain step trains on exactly those glimpses, encoded once.
+    m.compile(run_eagerly=True)
+    m.seed_generator.state.assign(state)
+    expected = m._blind_episode(images, None, "random", first, training=True)["final_inputs"]
+    m.seed_generator.state.assign(state)
+    seen, call = [], m.encoder.call
+
+    def spy(patches, boxes, mask, *args, **kwargs):
+        seen.append((patches, boxes, mask))
+        return call(patches, boxes, mask, *args, **kwargs)
+
+    m.encoder.call = spy
+    m._phase = "pretrain"
+    m.train_step((images, None))
+    assert len(seen) == 1
+    for a, b in zip(seen[0], expected):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="does not read the state"):
+        list(m._steps(images, policy="actor", encode=False))
 
 
 def test_phase_schedule():

@@ -507,9 +507,13 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
     if curve:
         results["curve"] = str(curve.relative_to(out.parent)) if out.parent in curve.parents \
             else str(curve)
+    path = out / f"{name}.json"
     if ship_weights:
         results["weights"] = ship(name, results)
-    path = out / f"{name}.json"
+    elif path.is_file():  # a later report keeps the record of the weights shipped earlier
+        shipped = json.loads(path.read_text()).get("weights")
+        if shipped:
+            results["weights"] = shipped
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
     os.replace(tmp, path)
@@ -571,6 +575,7 @@ def plot_curves(name, results, path):
             col = "val_error" if "val_error" in hist else monitor
             if col not in hist:
                 continue
+            monitor = col  # what the y axis shows
             ax.plot(np.arange(1, len(hist[col]) + 1), hist[col],
                     label=f"{label} seed {r['seed']} ({col})")
             if col == "val_error" and "error" in hist:
@@ -582,7 +587,7 @@ def plot_curves(name, results, path):
         ax.set_yscale("log")
         ax.set_ylabel("error %")
     else:
-        ax.set_ylabel(monitor or "metric")
+        ax.set_ylabel("error %" if monitor == "val_error" else (monitor or "metric"))
     ax.set_xlabel("epoch")
     ax.set_title(f"{name}: validation curves")
     ax.grid(True, which="both", alpha=0.3)

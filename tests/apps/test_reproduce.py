@@ -130,6 +130,18 @@ def test_shipped_weights_are_the_best_validation_seed_and_load_by_name(reproduce
     np.testing.assert_allclose(model(x).numpy(), reference(x).numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_a_later_report_keeps_the_record_of_the_shipped_weights(reproduced, tmp_path):
+    root, result, _ = reproduced
+    (tmp_path / "results").mkdir()
+    saved = (root / "results" / "toy_mnist.json").read_text()
+    (tmp_path / "results" / "toy_mnist.json").write_text(saved)
+    report = reproduce.reproduce("toy_mnist", seeds=(0, 1), runs_dir=root / "runs",
+                                 results_dir=tmp_path / "results", verbose=0, report_only=True)
+    assert report["weights"] == json.loads(saved)["weights"] == result["weights"]
+    on_disk = json.loads((tmp_path / "results" / "toy_mnist.json").read_text())
+    assert on_disk["weights"] == result["weights"]
+
+
 def test_pretrained_weights_missing_is_one_clear_error(toy, monkeypatch, tmp_path):
     monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "none")
     with pytest.raises(LookupError, match="No pretrained weights.*toy_mnist.*apps.reproduce"):
@@ -422,3 +434,27 @@ baselines = [{label = "b", shared_stages = ["anneal"]}]
 """)
     with pytest.raises(ValueError, match="can share only a leading run of the stages"):
         reproduce.shared_stages("toy_mnist")
+
+
+def test_the_curves_y_axis_names_what_is_plotted(reproduced, monkeypatch, tmp_path):
+    """Error curves are labelled as errors whatever the selection metric."""
+    import copy
+
+    import matplotlib.axes
+
+    root, result, _ = reproduced
+    result = copy.deepcopy(result)
+    result["paper"]["paper_metric"] = "accuracy"  # not the paper-error branch
+    labels, real = [], matplotlib.axes.Axes.set_ylabel
+
+    def spy(self, text, *args, **kwargs):
+        labels.append(text)
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_ylabel", spy)
+    for r in result["runs"]["learned"]["per_seed"]:
+        r["metrics"]["selection"]["monitor"] = "val_accuracy"
+    assert "val_error" in reproduce.read_history(result["runs"]["learned"]["per_seed"][0]
+                                                 ["model_dir"])
+    reproduce.plot_curves("toy_mnist", result, tmp_path / "curve.png")
+    assert labels == ["error %"]

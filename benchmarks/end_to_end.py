@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402  (benchmarks/ is not a package)
 
 DEFAULT = ("ram_mnist28,ram_cluttered60,recap_cluttered64:agent,patchdrop_digits64:pretrain,"
-           "ordinal_cluttered84:agent")
+           "ordinal_cluttered84:joint")
 BARE_STEPS = 400
 DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
                             "data")

@@ -36,8 +36,7 @@ def find_weights(preset, runs_dir):
     if preset in weights.available():
         return {"model": preset, "weights": "pretrained"}, "shipped weights"
     stages = reproduce.stage_plan(preset)
-    model_dir = reproduce.stage_dirs(pathlib.Path(runs_dir) / preset / "learned" / "seed0",
-                                     stages)[stages[-1]["name"]]
+    model_dir = reproduce.run_dirs(runs_dir, preset, "learned", 0, stages)[stages[-1]["name"]]
     if (model_dir / "checkpoints").is_dir():
         return {"model_dir": model_dir}, str(model_dir)
     return None

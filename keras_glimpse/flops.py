@@ -762,5 +762,6 @@ def matmul_flops(per_type):
 
 
 __all__ = ["Component", "FlopsReport", "MATMUL_OPS", "attention_rollout_macs",
-           "box_embed_macs", "box_feature_macs", "roi_align_macs", "conv_output_shape", "count", "graph_flops",
-           "layer_macs", "matmul_flops", "profiler_flops", "register", "sparse_vit_macs"]
+           "box_embed_macs", "box_feature_macs", "conv_output_shape", "count", "graph_flops",
+           "layer_macs", "matmul_flops", "profiler_flops", "register", "roi_align_macs",
+           "sparse_vit_macs"]

@@ -205,6 +205,20 @@ def stage_dirs(base, stages):
     return {s["name"]: base if s["name"] is None else base / _slug(s["name"]) for s in stages}
 
 
+def run_dirs(runs_dir, name, label, seed, stages, shared=()):
+    """`{stage name: model_dir}` of one (run, seed): under
+    `<runs_dir>/<name>/<label>/seed<k>/`, except the `shared` stages, which are
+    the learned run's of the same seed."""
+    def dirs(run):
+        return stage_dirs(pathlib.Path(runs_dir) / name / _slug(run) / f"seed{int(seed)}",
+                          stages)
+
+    out = dirs(label)
+    if shared:
+        out.update({s: d for s, d in dirs("learned").items() if s in shared})
+    return out
+
+
 def _init_specs(spec_list, dirs):
     """`["pretrain", "lr_classifier=lr"]` -> the same with the stages' model_dirs."""
     specs = []
@@ -377,24 +391,19 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
                                         if k in preset},
                "seeds": [int(s) for s in seeds], "runs": {}, "started": _now(),
                "commit": _git_commit()}
-    first = pathlib.Path(runs_dir) / name / "learned" / f"seed{int(seeds[0])}"
-    first = next(iter(stage_dirs(first, stage_plan(name)).values()))  # its first stage
+    stages = stage_plan(name)
+    shared = shared_stages(name)
+    first = next(iter(run_dirs(runs_dir, name, "learned", seeds[0], stages).values()))
     if data_dir is None and (first / training_lib.CONFIG_FILE).is_file():
         data_dir = training_lib.read_config(first).get("data_dir")  # what the run used
     config0 = training_lib.resolve_config(name, data_dir=data_dir)
     source = data_source(config0)
     results["data"] = {"name": config0["data"].get("name"), "source": source,
                        "full_data": source in ("local", "keras_cache", "download")}
-    stages = stage_plan(name)
-    shared = shared_stages(name)
     for label, overrides, paper_value in runs:
         per_seed = []
         for seed in seeds:
-            dirs = stage_dirs(pathlib.Path(runs_dir) / name / _slug(label) / f"seed{int(seed)}",
-                              stages)
-            learned_dirs = stage_dirs(pathlib.Path(runs_dir) / name / "learned"
-                                      / f"seed{int(seed)}", stages)
-            dirs.update({s: learned_dirs[s] for s in shared.get(label, [])})
+            dirs = run_dirs(runs_dir, name, label, seed, stages, shared.get(label, ()))
             m, done = None, []
             for st in stages:
                 model_dir = dirs[st["name"]]

@@ -275,6 +275,12 @@ def test_loss_gradients_reach_only_their_groups():
     assert all(g is None for g in value_grads)
     policy_grads = tape.gradient(losses["policy_loss"], model.policy_variables())
     assert all(g is not None for g in policy_grads)
+    # The memory reads the embeddings under stop_gradient: the policy's loss,
+    # which trains the memory, never reaches the encoder (the classifier's).
+    assert all(g is None for g in tape.gradient(losses["policy_loss"],
+                                                model.classification_variables()))
+    assert all(g is not None for g in tape.gradient(losses["policy_loss"],
+                                                    model.memory_variables()))
 
 
 # ------------------------------------------------------------ persistence

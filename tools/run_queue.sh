@@ -8,8 +8,9 @@
 # never changes a running job's code; '#' starts a comment). A job's output goes to
 # RUNS_DIR/<model>.log and its exit status to RUNS_DIR/queue.log as "<model>_RC=<rc>";
 # a model already there is skipped (delete its line there to run it again), so lines
-# may be appended while the queue runs and a stopped queue restarts where it was (apps.reproduce resumes each run from
-# its BackupAndRestore backup and reuses finished stages). Results go to
+# may be appended while the queue runs and a stopped queue restarts where it was
+# (apps.reproduce resumes each run from its BackupAndRestore backup and reuses
+# finished stages). Results go to
 # RUNS_DIR/results; land them from the main checkout with
 #   python -m apps.reproduce --model=NAME --runs_dir=RUNS_DIR --report_only --ship_weights
 # One TensorFlow job at a time: on a small machine two would share its cores.

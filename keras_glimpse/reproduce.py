@@ -576,7 +576,7 @@ def plot_curves(name, results, path):
                        "'keras_glimpse[viz]').")
         return None
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    monitor = None
+    shown = None  # the column the y axis shows
     for label, entry in results["runs"].items():
         for r in entry["per_seed"]:
             hist = _run_history(r)
@@ -584,7 +584,7 @@ def plot_curves(name, results, path):
             col = "val_error" if "val_error" in hist else monitor
             if col not in hist:
                 continue
-            monitor = col  # what the y axis shows
+            shown = col
             ax.plot(np.arange(1, len(hist[col]) + 1), hist[col],
                     label=f"{label} seed {r['seed']} ({col})")
             if col == "val_error" and "error" in hist:
@@ -596,7 +596,7 @@ def plot_curves(name, results, path):
         ax.set_yscale("log")
         ax.set_ylabel("error %")
     else:
-        ax.set_ylabel("error %" if monitor == "val_error" else (monitor or "metric"))
+        ax.set_ylabel("error %" if shown == "val_error" else (shown or "metric"))
     ax.set_xlabel("epoch")
     ax.set_title(f"{name}: validation curves")
     ax.grid(True, which="both", alpha=0.3)

@@ -58,6 +58,12 @@ crashed or stopped command continues where it stopped when run again
 (`BackupAndRestore` inside a stage; a finished stage, one with
 `metrics.json`, is not trained again). Model selection uses the validation
 split only; `metrics.json` holds the test metrics of the selected checkpoint.
+
+Provenance: `results["commit"]` is the checkout that wrote the report; each
+seed's (and stage's) `trained_commits` lists the commits that trained it,
+from the runs' `provenance.jsonl` (`keras_glimpse.provenance`; `"unknown"` for
+runs trained before it was recorded), and the shipped weights' record carries
+them too.
 """
 
 import datetime
@@ -67,10 +73,10 @@ import os
 import pathlib
 import platform
 import shutil
-import subprocess
 
 import numpy as np
 
+from keras_glimpse import provenance
 from keras_glimpse import registry
 from keras_glimpse import training as training_lib
 from keras_glimpse import validation
@@ -82,16 +88,6 @@ logger = logging.getLogger("keras_glimpse")
 METRIC_KEYS = {"test_error_percent": ("error", True), "test_error": ("error", True),
                "test_accuracy": ("accuracy", False), "accuracy": ("accuracy", False),
                "rmse": ("rmse", True), "loc_acc": ("loc_acc", False), "reconstruction_mse": ("reconstruction_mse", True)}
-
-
-def _git_commit():
-    root = pathlib.Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def _machine():
@@ -390,7 +386,7 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
                                         ("paper", "paper_metric", "paper_value", "paper_table")
                                         if k in preset},
                "seeds": [int(s) for s in seeds], "runs": {}, "started": _now(),
-               "commit": _git_commit()}
+               "commit": provenance.git_commit()[0]}
     stages = stage_plan(name)
     shared = shared_stages(name)
     first = next(iter(run_dirs(runs_dir, name, "learned", seeds[0], stages).values()))
@@ -426,7 +422,8 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
                 done.append({"name": st["name"], "model_dir": str(model_dir),
                              "epochs": len(hist.get("epoch", [])),
                              "planned_epochs": _planned_epochs(model_dir),
-                             "wall_seconds": float(np.nansum(hist.get("epoch_seconds", [])))})
+                             "wall_seconds": float(np.nansum(hist.get("epoch_seconds", []))),
+                             "trained_commits": provenance.commits(model_dir)})
                 if st["name"] in shared.get(label, []):
                     done[-1]["shared_with"] = "learned"  # trained once, counted in both
                 if "test" not in m:
@@ -436,7 +433,9 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
             per_seed.append({"seed": int(seed), "model_dir": done[-1]["model_dir"], "metrics": m,
                              "epochs": sum(d["epochs"] for d in done),
                              "complete": "test" in m and len(done) == len(stages),
-                             "wall_seconds": sum(d["wall_seconds"] for d in done)})
+                             "wall_seconds": sum(d["wall_seconds"] for d in done),
+                             "trained_commits": list(dict.fromkeys(
+                                 c for d in done for c in d["trained_commits"]))})
             if stages[0]["name"] is not None:
                 per_seed[-1]["stages"] = done
         if not per_seed:
@@ -638,7 +637,7 @@ def ship(name, results):
               "monitor": selection["monitor"], "validation": best[pick],
               "epoch": selection["epoch"], "epochs_run": run["epochs"],
               "complete": run["complete"], "test": run["metrics"].get("test"),
-              "commit": results.get("commit")}
+              "commit": results.get("commit"), "trained_commits": run.get("trained_commits")}
     weights_lib.write_record(name, record)
     return record
 

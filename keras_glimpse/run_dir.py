@@ -31,7 +31,8 @@ logger = logging.getLogger("keras_glimpse")
 
 LOCK_FILE = ".lock"
 # What apps.train writes into a model_dir (and --overwrite deletes; nothing else).
-RUN_FILES = ("config.json", "metrics.json", "history.csv", "schedule_state.json")
+RUN_FILES = ("config.json", "metrics.json", "history.csv", "schedule_state.json",
+             "provenance.jsonl")
 RUN_FOLDERS = ("backup", "checkpoints", "logs", "pictures", "export")
 # Config entries that define the trained network: a resume must not change them.
 IDENTITY_KEYS = ("model", "builder", "stage", "model_args")

@@ -21,6 +21,7 @@ backup/                     BackupAndRestore state (deleted when training ends)
 history.csv                 one row per epoch (appended across restarts)
 logs/                       TensorBoard
 metrics.json                the test metrics of best.keras, read once at the end
+provenance.jsonl            which commit each training command ran (`keras_glimpse.provenance`)
 export/                     the SavedModel (`keras_glimpse.export`)
 ```
 """
@@ -42,6 +43,7 @@ from keras_glimpse import distribute
 from keras_glimpse import export as export_lib
 from keras_glimpse import optimizers
 from keras_glimpse import precision
+from keras_glimpse import provenance
 from keras_glimpse import registry
 from keras_glimpse import run_dir
 from keras_glimpse import stages as stages_lib
@@ -497,6 +499,8 @@ def _train_locked(config, strategy, chief, work_dir, export, overwrite, continue
                                picture_images=np.asarray(pictures), learning_rate=learning_rate)
     if mode in (run_dir.RESUME, run_dir.CONTINUE):
         callbacks.append(callbacks_lib.OnFirstEpochEnd(lambda: write_config(config, work_dir)))
+    if chief:  # which code trains (or resumes, continues, evaluates) this run
+        provenance.record(work_dir, mode, initial_epoch)
     start = time.time()
     try:
         history = _NoHistory() if mode == run_dir.EVALUATE else model.fit(train_ds, epochs=int(training["epochs"]), steps_per_epoch=steps,

@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from keras_glimpse import registry, reproduce, training, weights
+from keras_glimpse import provenance, registry, reproduce, training, weights
 from toy_registry import TOY_PRESETS, install_toy
 
 PRESETS = TOY_PRESETS + """
@@ -55,6 +55,33 @@ def test_results_hold_every_run_seed_and_the_paper(reproduced):
     assert not saved["data"]["full_data"]
     assert learned["epochs"] == [3, 3] and all(w > 0 for w in learned["wall_seconds"])
     assert (root / "results" / "curves" / "toy_mnist.png").stat().st_size > 1000
+
+
+def test_each_seed_names_the_commit_that_trained_it_not_the_reporting_one(reproduced):
+    root, result, _ = reproduced
+    commit, dirty = provenance.git_commit()
+    trained = (commit or "unknown") + ("+dirty" if dirty else "")
+    for run in result["runs"]["learned"]["per_seed"]:
+        assert run["trained_commits"] == [trained]
+    assert weights.index()["toy_mnist"]["trained_commits"] == [trained]
+    # A run trained by other code keeps that code's commit in a later report.
+    model_dir = pathlib.Path(result["runs"]["learned"]["per_seed"][0]["model_dir"])
+    lines = (model_dir / provenance.FILE).read_text()
+    try:
+        (model_dir / provenance.FILE).write_text(
+            lines.replace(f'"commit": "{commit}"', '"commit": "0000abc"'))
+        again = reproduce.reproduce("toy_mnist", seeds=(0,), runs_dir=root / "runs",
+                                    results_dir=root / "results_prov", verbose=0,
+                                    report_only=True, baselines=False)
+        seed0 = again["runs"]["learned"]["per_seed"][0]["trained_commits"]
+        assert seed0 == ["0000abc" + ("+dirty" if dirty else "")] if commit else ["unknown"]
+        (model_dir / provenance.FILE).unlink()  # a run from before provenance
+        again = reproduce.reproduce("toy_mnist", seeds=(0,), runs_dir=root / "runs",
+                                    results_dir=root / "results_prov", verbose=0,
+                                    report_only=True, baselines=False)
+        assert again["runs"]["learned"]["per_seed"][0]["trained_commits"] == ["unknown"]
+    finally:
+        (model_dir / provenance.FILE).write_text(lines)
 
 
 def test_selection_is_on_validation_and_test_comes_from_the_selected_checkpoint(reproduced):

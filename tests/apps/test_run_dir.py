@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from keras_glimpse import callbacks as callbacks_lib
+from keras_glimpse import provenance
 from keras_glimpse import registry
 from keras_glimpse import run_dir
 from keras_glimpse import training
@@ -62,9 +63,13 @@ def test_finished_run_is_refused_then_continued_or_overwritten(toy, tmp_path):
                                    continue_run=True)
     assert _epochs(model_dir) == [0, 1, 2] and len(result["history"]["loss"]) == 2
     assert int(np.asarray(result["model"].optimizer.iterations)) == 3 * 2
-    # Overwrite: a fresh run, the old history gone.
+    # Each training command (not the refused ones) says which code ran it.
+    assert [(x["mode"], x["initial_epoch"]) for x in provenance.read(model_dir)] == [
+        ("fresh", 0), ("continue", 1)]
+    # Overwrite: a fresh run, the old history (and provenance) gone.
     training.run_training(_config(model_dir), export=False, overwrite=True)
     assert _epochs(model_dir) == [0]
+    assert [x["mode"] for x in provenance.read(model_dir)] == ["fresh"]
     with pytest.raises(run_dir.RunDirError, match="contradict"):
         training.run_training(_config(model_dir), overwrite=True, continue_run=True)
 

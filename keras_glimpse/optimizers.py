@@ -9,6 +9,8 @@ built with `prefix="agent_"`; the caller gives per-optimizer defaults):
 
 - `optimizer`: `adam` | `sgd` (`momentum`, 0.9) | `adamw`; `weight_decay`
   (AdamW: 0.01 when absent; SGD: none when absent or 0; Adam: ignored).
+  Adam and AdamW are Keras' with a fused per-variable update
+  (`keras_glimpse.fused_adam`).
 - `learning_rate`.
 - `schedule`: `none` | `step` | `cosine` | `plateau`. `step` is implied by
   `lr_decay_epochs` (e.g. `[150, 250]`, times `lr_decay_factor`, 0.1);
@@ -22,6 +24,8 @@ import math
 
 import keras
 import tensorflow as tf
+
+from keras_glimpse.fused_adam import FusedAdam, FusedAdamW
 
 OPTIMIZERS = ("adam", "sgd", "adamw")
 SCHEDULES = ("none", "step", "cosine", "plateau")
@@ -111,19 +115,21 @@ def make_optimizer(training, prefix="", steps_multiplier=1, default_examples=Non
     >>> opt = make_optimizer({"optimizer": "sgd", "learning_rate": 0.1})
     >>> type(opt).__name__
     'SGD'
+    >>> type(make_optimizer({"optimizer": "adamw"})).__name__
+    'FusedAdamW'
     """
     lr = make_schedule(training, prefix, steps_multiplier, default_examples, drop_remainder,
                        **defaults)
     name = str(_key(training, prefix, "optimizer", defaults)).lower()
     wd = _key(training, prefix, "weight_decay", defaults)
     if name == "adam":
-        optimizer = keras.optimizers.Adam(lr)
+        optimizer = FusedAdam(lr)
     elif name == "sgd":
         momentum = float(_key(training, prefix, "momentum", defaults))
         optimizer = keras.optimizers.SGD(lr, momentum=momentum,
                                          weight_decay=float(wd) if wd else None)
     elif name == "adamw":
-        optimizer = keras.optimizers.AdamW(lr, weight_decay=0.01 if wd is None else float(wd))
+        optimizer = FusedAdamW(lr, weight_decay=0.01 if wd is None else float(wd))
     else:
         raise ValueError(f"Unknown optimizer {name!r}; use {', '.join(OPTIMIZERS)}.")
     return optimizer

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from keras_glimpse import early_exit, optimizers, precision
 from keras_glimpse.backbones.elastic_vit import VIT_SIZES, ElasticViT
+from keras_glimpse.fused_adam import FusedAdamW
 from keras_glimpse.layers.elastic_glimpse import ElasticGlimpse
 from keras_glimpse.layers.glimpse_actor_critic import STATE_PARTS, GlimpseActorCritic
 from keras_glimpse.models.adaglimpse_schedule import (BACKBONE_TRAINING, PHASES, STAGES,
@@ -403,9 +404,9 @@ class AdaGlimpse(GlimpseModel):
         """Backbone optimizer plus the three SAC optimizers (defaults per the spec)."""
         if not self.built:
             self.build_from_image_shape()
-        optimizer = optimizer or keras.optimizers.AdamW(1e-5, weight_decay=1e-4)
+        optimizer = optimizer or FusedAdamW(1e-5, weight_decay=1e-4)
         super().compile(optimizer=optimizer, **kwargs)
-        sac_default = functools.partial(keras.optimizers.AdamW, 1e-3, weight_decay=0.01)
+        sac_default = functools.partial(FusedAdamW, 1e-3, weight_decay=0.01)
         self.actor_optimizer = optimizers.loss_scaled(actor_optimizer or sac_default(), self)
         self.critic_optimizer = optimizers.loss_scaled(critic_optimizer or sac_default(), self)
         self.alpha_optimizer = optimizers.loss_scaled(alpha_optimizer or sac_default(), self)

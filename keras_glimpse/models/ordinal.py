@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_glimpse import optimizers
+from keras_glimpse.fused_adam import FusedAdam
 from keras_glimpse.layers.box_embedding import BoxEmbedding
 from keras_glimpse.layers.categorical_head import CategoricalHead
 from keras_glimpse.layers.recurrent_core import RecurrentCore
@@ -272,7 +273,7 @@ class OrdinalLocalizer(GlimpseModel):
             lr = 0.0019125313967198946 if self.stage == "pretrain" else 1e-3
             optimizer = keras.optimizers.SGD(lr, momentum=0.9)
         if agent_optimizer is None:
-            agent_optimizer = keras.optimizers.Adam(1e-3)
+            agent_optimizer = FusedAdam(1e-3)
         super().compile(optimizer=optimizer, **kwargs)
         self.agent_optimizer = optimizers.loss_scaled(agent_optimizer, self)
         self.optimizer.build(self.embedding_variables)

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from keras_glimpse import early_exit, optimizers, precision
 from keras_glimpse.distribute import clip_by_global_norm_across_replicas
+from keras_glimpse.fused_adam import FusedAdam
 from keras_glimpse.layers.categorical_head import CategoricalHead
 from keras_glimpse.layers.gated_attention_pooling import GatedAttentionPooling
 from keras_glimpse.layers.grid_glimpse import GridGlimpse
@@ -325,7 +326,7 @@ class RECAP(GlimpseModel):
             **kwargs: forwarded to `keras.Model.compile`.
         """
         if optimizer is None:
-            optimizer = keras.optimizers.Adam(1e-3 if self.stage == "pretrain" else 1e-4)
+            optimizer = FusedAdam(1e-3 if self.stage == "pretrain" else 1e-4)
         super().compile(optimizer=optimizer, **kwargs)
         self.policy_clipnorm = float(policy_clipnorm)
         self.value_clipnorm = float(value_clipnorm)
@@ -333,9 +334,9 @@ class RECAP(GlimpseModel):
         self.optimizer.build(self.classification_variables())
         if self.stage == "agent":
             self.policy_optimizer = optimizers.loss_scaled(
-                policy_optimizer or keras.optimizers.Adam(3e-4), self)
+                policy_optimizer or FusedAdam(3e-4), self)
             self.value_optimizer = optimizers.loss_scaled(
-                value_optimizer or keras.optimizers.Adam(1e-3), self)
+                value_optimizer or FusedAdam(1e-3), self)
             self.policy_optimizer.build(self.policy_variables() + self.memory_variables())
             self.value_optimizer.build(self.value_variables())
 

@@ -9,7 +9,10 @@ existed has none; it reports its commits as unknown.
 
 `commit` is the git HEAD of the checkout the package was imported from (None
 for an installed wheel, which has no git checkout); `dirty` says whether its
-tracked files differed from that commit.
+tracked code (`CODE_PATHS`) differed from that commit. Shipped weights and
+results are not code: `apps.reproduce --ship_weights` rewrites
+`keras_glimpse/pretrained/` in the checkout it trains in, and the next run
+trained there is no less the commit's.
 """
 
 import datetime
@@ -18,6 +21,7 @@ import pathlib
 import subprocess
 
 FILE = "provenance.jsonl"
+CODE_PATHS = ("keras_glimpse", "apps", "registry", "setup.py", ":(exclude)keras_glimpse/pretrained")
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -33,7 +37,7 @@ def git_commit():
         return None, None
     try:
         commit = _git("rev-parse", "HEAD")
-        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS))
     except (OSError, subprocess.SubprocessError):
         return None, None
     return commit, dirty

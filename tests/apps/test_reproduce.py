@@ -74,7 +74,7 @@ def test_each_seed_names_the_commit_that_trained_it_not_the_reporting_one(reprod
                                     results_dir=root / "results_prov", verbose=0,
                                     report_only=True, baselines=False)
         seed0 = again["runs"]["learned"]["per_seed"][0]["trained_commits"]
-        assert seed0 == ["0000abc" + ("+dirty" if dirty else "")] if commit else ["unknown"]
+        assert seed0 == (["0000abc" + ("+dirty" if dirty else "")] if commit else ["unknown"])
         (model_dir / provenance.FILE).unlink()  # a run from before provenance
         again = reproduce.reproduce("toy_mnist", seeds=(0,), runs_dir=root / "runs",
                                     results_dir=root / "results_prov", verbose=0,

@@ -378,8 +378,9 @@ class RECAP(GlimpseModel):
         return self.classifier(self.gate(summary, mask=mask))
 
     def _prefix_logits(self, feats, training=False):
-        """Logits of the classifier on every prefix `0..t` in one call: `(B, T, K)`."""
-        t = self.num_steps
+        """Logits of the classifier on every prefix `0..t` of `feats` `(B, S, D)`
+        in one call: `(B, S, K)`."""
+        t = feats.shape[1]
         batch = tf.shape(feats)[0]
         tiled = tf.tile(feats[None], [t, 1, 1, 1])  # (T, B, T, D)
         tiled = tf.reshape(tiled, [t * batch, t, self.embed_dim])
@@ -474,12 +475,16 @@ class RECAP(GlimpseModel):
             "entropy": tf.stack(entropies, axis=1),
             "values": tf.stack(values, axis=1),
         }
+        result["predictions"] = self._classify(feats, training=training)
         if with_rewards:
-            step_logits = self._prefix_logits(feats, training=training)
-            result["step_logits"] = step_logits
-            result["predictions"] = step_logits[:, -1]
-        else:
-            result["predictions"] = self._classify(feats, training=training)
+            # The rewards' classifications of the shorter prefixes carry no
+            # gradient (only the full episode's CE trains the classifier), so
+            # they run apart, without a backward pass: a T-times smaller one.
+            step_logits = [result["predictions"][:, None]]
+            if self.num_steps > 1:
+                earlier = self._prefix_logits(tf.stop_gradient(feats[:, :-1]), training=training)
+                step_logits.insert(0, tf.stop_gradient(earlier))
+            result["step_logits"] = tf.concat(step_logits, axis=1)
         return result
 
     def rollout(self, images, mode="greedy", training=False, policy=None, stop_threshold=None):

@@ -420,3 +420,25 @@ def test_agent_evaluation_reports_policy_entropy_and_the_random_policys_accuracy
     assert "policy_entropy" not in model.train_step((tf.constant(x), tf.constant(y)))
     pre = _compiled(stage="pretrain")
     assert set(pre.test_step((tf.constant(x), tf.constant(y)))) == {"loss", "accuracy"}
+
+
+def test_step_logits_are_the_classifier_on_each_prefix_alone():
+    """`step_logits[:, t]` (the rewards' classifications) equals the
+    classifier run on the first t + 1 glimpse embeddings alone, for every t
+    including the last (which is the episode's prediction); the shorter
+    prefixes run apart from the last one, without a backward pass."""
+    model = _model()
+    x, _ = _data()
+    out = model._agent_rollout(tf.constant(x), "greedy", training=False, with_rewards=True)
+    cells = tf.concat([tf.fill([len(x), 1], model.start_cell), out["actions"][:, :-1]], axis=1)
+    feats = []
+    for t in range(model.num_steps):
+        patch, location = model.glimpse(tf.constant(x), cells[:, t])
+        feats.append(model.encoder(patch, location))
+    feats = tf.stack(feats, axis=1)
+    steps = np.asarray(out["step_logits"])
+    assert steps.shape == (len(x), model.num_steps, model.num_classes)
+    for t in range(model.num_steps):
+        np.testing.assert_allclose(steps[:, t], model._classify(feats[:, :t + 1]), atol=1e-5,
+                                   err_msg=f"prefix of {t + 1} glimpses")
+    np.testing.assert_allclose(out["predictions"], steps[:, -1], atol=1e-6)

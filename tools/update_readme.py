@@ -8,12 +8,12 @@ list_models() (with the shipped weights of keras_glimpse.weights) and
 """
 
 import json
-
 import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import apps  # noqa: E402,F401  (a tool, like the apps: TensorFlow imported without its noise)
 
 BEGIN = "<!-- models:begin -->"
 END = "<!-- models:end -->"

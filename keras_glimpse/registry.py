@@ -260,6 +260,8 @@ def build(name, weights=None, compile=True, **overrides):
         from keras_glimpse import weights as weights_lib
 
         weights = weights_lib.weights_path(name)  # raises before building
+        # the model the weights were trained as (their stage), unless overridden
+        overrides = {**weights_lib.model_args(name), **overrides}
     preset, builder, config = model_config(name, **overrides)
     model = builder(**config)
     if hasattr(model, "build_from_image_shape"):

@@ -626,7 +626,7 @@ def ship(name, results):
     best = entry["selection"]["best_per_seed"]
     pick = int(np.argmax(best) if mode == "max" else np.argmin(best))
     run = entry["per_seed"][pick]
-    model, _ = training_lib.restore_model(run["model_dir"], checkpoint="best")
+    model, config = training_lib.restore_model(run["model_dir"], checkpoint="best")
     target = weights_lib.weights_path(name, must_exist=False)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp.weights.h5")
@@ -637,7 +637,9 @@ def ship(name, results):
               "monitor": selection["monitor"], "validation": best[pick],
               "epoch": selection["epoch"], "epochs_run": run["epochs"],
               "complete": run["complete"], "test": run["metrics"].get("test"),
-              "commit": results.get("commit"), "trained_commits": run.get("trained_commits")}
+              "commit": results.get("commit"), "trained_commits": run.get("trained_commits"),
+              # the run's model beyond the preset's table (its stage): what loading builds
+              "model_args": dict(config.get("model_args") or {})}
     weights_lib.write_record(name, record)
     return record
 

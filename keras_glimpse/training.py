@@ -590,6 +590,10 @@ def restore_model(model_dir=None, model=None, checkpoint="best", overrides=None,
     if config is None:
         if model is None:
             raise ValueError("Pass --model (a preset name) or a --model_dir written by apps.train.")
+        if weights == "pretrained":  # the model the weights were trained as, unless overridden
+            from keras_glimpse import weights as weights_lib
+
+            overrides = {**weights_lib.model_args(model), **(overrides or {})}
         config = resolve_config(model, overrides=overrides)
     elif overrides:
         config["model_args"].update(

@@ -27,6 +27,14 @@ def available():
     return sorted(n for n in index() if (WEIGHTS_DIR / f"{n}.weights.h5").is_file())
 
 
+def model_args(name):
+    """The model arguments that the shipped weights of `name` were trained
+    with beyond the preset's `model` table (e.g. `{"stage": "finetune2stream"}`
+    for PatchDrop, whose preset builds its `finetune` stage): loading the
+    weights builds that model, so that it is the one the record scores."""
+    return dict(index().get(name, {}).get("model_args") or {})
+
+
 def weights_path(name, must_exist=True):
     """Path of preset `name`'s shipped weights.
 

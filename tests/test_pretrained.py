@@ -31,6 +31,25 @@ def test_index_and_files_agree():
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_build_the_model_they_were_trained_as(name):
+    """The weights come from the last stage of the preset's protocol; loading
+    them by name builds that stage (PatchDrop's preset builds `finetune`, its
+    weights are `finetune2stream`'s: the LR stream would be left out), through
+    `build` and through `restore_model` (the apps' path)."""
+    from keras_glimpse import reproduce, training
+
+    last = reproduce.stage_plan(name)[-1]
+    trained_as = training.resolve_config(name, stage=last["stage"],
+                                         overrides=last["overrides"])["model_args"]
+    assert weights.index()[name]["model_args"] == trained_as
+    built = registry.build(name, weights="pretrained", compile=False)
+    restored, _ = training.restore_model(model=name, weights="pretrained")
+    for model in (built, restored):
+        for key, value in trained_as.items():
+            assert getattr(model, key) == value, (name, key)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_weights_predict_far_above_chance_and_export(name, tmp_path):
     """Every shipped preset far above chance; one per model family also exports."""
     model = registry.build(name, weights="pretrained")

@@ -149,6 +149,9 @@ def test_shipped_weights_are_the_best_validation_seed_and_load_by_name(reproduce
     record = weights.index()["toy_mnist"]
     best = result["runs"]["learned"]["selection"]["best_per_seed"]
     assert record["seed"] == int(np.argmin(best))  # val_loss: lower is better
+    run_config = training.read_config(
+        result["runs"]["learned"]["per_seed"][record["seed"]]["model_dir"])
+    assert record["model_args"] == run_config["model_args"]  # what loading by name builds
     assert weights.available() == ["toy_mnist"]
     model = registry.build("toy_mnist", weights="pretrained")
     reference, _ = training.restore_model(

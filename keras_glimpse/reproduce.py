@@ -414,7 +414,12 @@ def reproduce(name, data_dir=None, seeds=(0,), runs_dir="runs", results_dir="res
                     # --epochs shortens the stages that do not fix their own length.
                     own = "training.epochs" in st["overrides"]
                     stage_n = stage_epochs.get(st["name"], None if own else epochs)
-                    m = run_one(name, {**overrides, **st["overrides"]}, int(seed), model_dir,
+                    # An earlier stage's test metrics feed checks (e.g. PatchDrop's
+                    # "hr:accuracy"), never its Monte Carlo errors: those (M sampled
+                    # episodes per test image, minutes for AdaGlimpse) only for the last.
+                    last = {} if st is stages[-1] else {"training.monte_carlo": []}
+                    m = run_one(name, {**overrides, **last, **st["overrides"]}, int(seed),
+                                model_dir,
                                 data_dir=data_dir, epochs=stage_n,
                                 verbose=verbose,
                                 stage=st["stage"], init_from=_init_specs(st["init_from"], dirs))

@@ -237,6 +237,10 @@ def test_a_staged_protocol_chains_its_stages_and_reports_the_last(tmp_path, monk
         np.testing.assert_array_equal(a, b)
     assert config["training"]["learning_rate"] == 0.001 and config["training"]["epochs"] == 1
     assert result["complete"]
+    # Monte Carlo test errors (M sampled episodes per image) for the last stage only.
+    first = json.loads((base / "main" / "metrics.json").read_text())["test"]
+    assert "accuracy" in first and not any(k.startswith("mc") for k in first)
+    assert {"mc1_error", "mc10_error"} <= set(run["metrics"]["test"])
     # A stage starting from a later (or unknown) stage is a one-line error.
     (tmp_path / "bad").mkdir()
     install_toy(monkeypatch, tmp_path / "bad", text=TOY_PRESETS + """

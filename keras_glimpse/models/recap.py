@@ -482,8 +482,8 @@ class RECAP(GlimpseModel):
             # they run apart, without a backward pass: a T-times smaller one.
             step_logits = [result["predictions"][:, None]]
             if self.num_steps > 1:
-                earlier = self._prefix_logits(tf.stop_gradient(feats[:, :-1]), training=training)
-                step_logits.insert(0, tf.stop_gradient(earlier))
+                earlier = self._prefix_logits(feats[:, :-1], training=training)
+                step_logits.insert(0, tf.stop_gradient(earlier))  # (blocks feats' gradient too)
             result["step_logits"] = tf.concat(step_logits, axis=1)
         return result
 

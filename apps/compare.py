@@ -11,6 +11,12 @@ package's shipped ones, else the selected checkpoint of its
 trained yet. On the test split (the first --images images), each method's
 learned and random policies run their budget sweep (`keras_glimpse.compare`);
 writes compare.json, compare.md (the table) and compare.png (the curves).
+
+Each preset's curve is also kept in --out_dir/curves/<preset>.json with the
+sha256 of the weights it scored and the number of images: a later run (say,
+after one more preset has been trained) reuses every curve whose weights and
+images are unchanged, so an interrupted or extended comparison never recomputes
+a finished method. --norecompute is the default; --recompute scores everything.
 """
 
 import json
@@ -27,6 +33,7 @@ TASK_PRESETS = "ram_cluttered60,recap_cluttered60,patchdrop_cluttered60,adaglimp
 
 flags.DEFINE_string("presets", TASK_PRESETS, "Comma-separated presets of one task.")
 flags.DEFINE_integer("images", 0, "Test images to evaluate (0: the whole test split).")
+flags.DEFINE_bool("recompute", False, "Score every preset again, ignoring the cached curves.")
 
 
 def find_weights(preset, runs_dir):
@@ -40,6 +47,36 @@ def find_weights(preset, runs_dir):
     if (model_dir / "checkpoints").is_dir():
         return {"model_dir": model_dir}, str(model_dir)
     return None
+
+
+def weights_fingerprint(kwargs):
+    """sha256 of the weights file `restore_model(**kwargs)` loads."""
+    import hashlib
+
+    from keras_glimpse import weights
+
+    if "model_dir" in kwargs:
+        path = pathlib.Path(kwargs["model_dir"]) / "checkpoints" / "best.keras"
+    else:
+        path = pathlib.Path(weights.weights_path(kwargs["model"]))
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_curve(path, fingerprint, images):
+    """The curve stored at `path` for these weights and this many images, else None."""
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if stored.get("weights_sha256") != fingerprint or stored.get("images") != images:
+        return None
+    return stored["curve"]
 
 
 def test_split(config, count):
@@ -72,6 +109,8 @@ def main(argv):
             raise ValueError(f"--presets must share one task: '{p}' has data {c['data']}, "
                              f"'{presets[0]}' has {task}.")
     images, labels = test_split(configs[presets[0]], FLAGS.images)
+    out = pathlib.Path(FLAGS.out_dir or os.path.join("results", "compare"))
+    (out / "curves").mkdir(parents=True, exist_ok=True)
     curves, sources, missing = {}, {}, []
     for preset in presets:
         found = find_weights(preset, FLAGS.runs_dir)
@@ -81,16 +120,26 @@ def main(argv):
                   f"--model={preset} --data_dir=... --runs_dir={FLAGS.runs_dir}); skipped.")
             continue
         kwargs, where = found
+        sources[preset] = where
+        fingerprint = weights_fingerprint(kwargs)
+        cache = out / "curves" / f"{preset}.json"
+        cached = None if FLAGS.recompute else cached_curve(cache, fingerprint, len(images))
+        if cached is not None:
+            curves[preset] = cached
+            print(f"{preset}: {len(cached)} budget points reused from {cache} (same weights, "
+                  f"same {len(images)} images; --recompute scores it again)")
+            continue
         model, _ = training.restore_model(**kwargs)
         start = time.time()
         curves[preset] = compare.budget_curve(model, images, labels)
-        sources[preset] = where
+        cache.write_text(json.dumps({"preset": preset, "weights": where,
+                                     "weights_sha256": fingerprint, "images": int(len(images)),
+                                     "seconds": round(time.time() - start, 1),
+                                     "curve": curves[preset]}, indent=2))
         print(f"{preset}: {len(curves[preset])} budget points from {where} "
               f"({time.time() - start:.0f} s)")
     if not curves:
         raise SystemExit("No preset of --presets is trained yet; nothing to compare.")
-    out = pathlib.Path(FLAGS.out_dir or os.path.join("results", "compare"))
-    out.mkdir(parents=True, exist_ok=True)
     table = compare.format_table(curves)
     # The embedded digits are MNIST *training* images: never a test result.
     source = reproduce.data_source(configs[presets[0]])

@@ -126,7 +126,10 @@ def test_app_compares_the_trained_presets_and_lists_the_untrained(tmp_path, monk
             app_flags.FLAGS.unparse_flags()
 
     monkeypatch.setenv("KERAS_GLIMPSE_OFFLINE", "1")
-    # ram_cluttered60 ships weights; recap_cluttered60 has no run under runs_dir.
+    # ram_cluttered60 ships weights; recap_cluttered60 is taken as untrained.
+    find = app.find_weights
+    monkeypatch.setattr(app, "find_weights", lambda preset, runs_dir: (
+        None if preset == "recap_cluttered60" else find(preset, runs_dir)))
     assert run("--presets=ram_cluttered60,recap_cluttered60", "--images=40",
                f"--out_dir={tmp_path}", f"--runs_dir={tmp_path / 'runs'}") == 0
     out = capsys.readouterr().out
@@ -139,5 +142,48 @@ def test_app_compares_the_trained_presets_and_lists_the_untrained(tmp_path, monk
     full = saved["curves"]["ram_cluttered60"][0]
     assert full["threshold"] == 1.0 and full["accuracy"] > 0.5  # trained, far above chance
     assert (tmp_path / "compare.png").is_file() and (tmp_path / "compare.md").is_file()
+    cache = json.loads((tmp_path / "curves" / "ram_cluttered60.json").read_text())
+    assert cache["images"] == 40 and cache["curve"] == saved["curves"]["ram_cluttered60"]
+    assert cache["weights_sha256"] == app.weights_fingerprint({"model": "ram_cluttered60"})
     with pytest.raises(ValueError, match="share one task"):
         run("--presets=ram_cluttered60,ram_mnist28")
+
+
+def test_app_reuses_a_curve_only_for_the_same_weights_and_images(tmp_path, monkeypatch,
+                                                                   capsys):
+    from apps import compare as app
+    from apps import flags as app_flags
+
+    def run(*argv):
+        app_flags.FLAGS(["app", "--presets=ram_cluttered60", f"--out_dir={tmp_path}",
+                         f"--runs_dir={tmp_path / 'runs'}", *argv])
+        try:
+            return app.main([])
+        finally:
+            app_flags.FLAGS.unparse_flags()
+
+    monkeypatch.setenv("KERAS_GLIMPSE_OFFLINE", "1")
+    cache = tmp_path / "curves" / "ram_cluttered60.json"
+    cache.parent.mkdir(parents=True)
+    marker = [{"policy": "learned", "threshold": 1.0, "accuracy": 0.123, "glimpses": 1.0,
+               "pixels": 0.1, "macs": 1.0}]
+    stored = {"weights_sha256": app.weights_fingerprint({"model": "ram_cluttered60"}),
+              "images": 20, "curve": marker}
+    cache.write_text(json.dumps(stored))
+    assert run("--images=20") == 0
+    assert "reused" in capsys.readouterr().out
+    assert json.loads((tmp_path / "compare.json").read_text())["curves"]["ram_cluttered60"] \
+        == marker
+    # Other weights: scored again (and the cache replaced).
+    cache.write_text(json.dumps({**stored, "weights_sha256": "0" * 64}))
+    assert run("--images=20") == 0
+    assert "reused" not in capsys.readouterr().out
+    assert json.loads(cache.read_text())["curve"] != marker
+    # Other images: scored again.
+    cache.write_text(json.dumps({**stored, "images": 21}))
+    assert run("--images=20") == 0
+    assert "reused" not in capsys.readouterr().out
+    # --recompute: scored again even when everything matches.
+    cache.write_text(json.dumps(stored))
+    assert run("--images=20", "--recompute") == 0
+    assert "reused" not in capsys.readouterr().out

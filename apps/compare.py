@@ -12,11 +12,13 @@ trained yet. On the test split (the first --images images), each method's
 learned and random policies run their budget sweep (`keras_glimpse.compare`);
 writes compare.json, compare.md (the table) and compare.png (the curves).
 
-Each preset's curve is also kept in --out_dir/curves/<preset>.json with the
-sha256 of the weights it scored and the number of images: a later run (say,
-after one more preset has been trained) reuses every curve whose weights and
-images are unchanged, so an interrupted or extended comparison never recomputes
-a finished method. --norecompute is the default; --recompute scores everything.
+Each preset's curve is also kept in --out_dir/curves/<preset>.json under a key:
+the sha256 of the weights it scored, the sha256 of the images and labels it
+scored them on, and the budget sweep. A later run (say, after one more preset
+has been trained) reuses every curve whose key is unchanged, so an interrupted
+or extended comparison never recomputes a finished method, and a curve scored on
+other images (the embedded digits, another --images, another task) is never
+reused. --recompute scores everything again.
 """
 
 import json
@@ -49,34 +51,33 @@ def find_weights(preset, runs_dir):
     return None
 
 
-def weights_fingerprint(kwargs):
-    """sha256 of the weights file `restore_model(**kwargs)` loads."""
+def curve_key(kwargs, images, labels):
+    """What a cached curve must match: the sha256 of the weights file
+    `restore_model(**kwargs)` loads, of the images and labels, and the sweep."""
     import hashlib
 
-    from keras_glimpse import weights
+    import numpy as np
+
+    from keras_glimpse import compare, weights
 
     if "model_dir" in kwargs:
         path = pathlib.Path(kwargs["model_dir"]) / "checkpoints" / "best.keras"
     else:
         path = pathlib.Path(weights.weights_path(kwargs["model"]))
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    data = hashlib.sha256(np.ascontiguousarray(images).tobytes())
+    data.update(np.ascontiguousarray(labels).tobytes())
+    return {"weights_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "data_sha256": data.hexdigest(),
+            "sweep": [list(compare.STOP_THRESHOLDS), list(compare.KEEP_THRESHOLDS)]}
 
 
-def cached_curve(path, fingerprint, images):
-    """The curve stored at `path` for these weights and this many images, else None."""
-    if not path.is_file():
-        return None
+def cached_curve(path, key):
+    """The curve stored at `path` under `key`, else None."""
     try:
         stored = json.loads(path.read_text())
-    except json.JSONDecodeError:
+    except (FileNotFoundError, json.JSONDecodeError):
         return None
-    if stored.get("weights_sha256") != fingerprint or stored.get("images") != images:
-        return None
-    return stored["curve"]
+    return stored["curve"] if stored.get("key") == key else None
 
 
 def test_split(config, count):
@@ -121,19 +122,19 @@ def main(argv):
             continue
         kwargs, where = found
         sources[preset] = where
-        fingerprint = weights_fingerprint(kwargs)
+        key = curve_key(kwargs, images, labels)
         cache = out / "curves" / f"{preset}.json"
-        cached = None if FLAGS.recompute else cached_curve(cache, fingerprint, len(images))
+        cached = None if FLAGS.recompute else cached_curve(cache, key)
         if cached is not None:
             curves[preset] = cached
             print(f"{preset}: {len(cached)} budget points reused from {cache} (same weights, "
-                  f"same {len(images)} images; --recompute scores it again)")
+                  f"same {len(images)} images, same sweep; --recompute scores it again)")
             continue
         model, _ = training.restore_model(**kwargs)
         start = time.time()
         curves[preset] = compare.budget_curve(model, images, labels)
-        cache.write_text(json.dumps({"preset": preset, "weights": where,
-                                     "weights_sha256": fingerprint, "images": int(len(images)),
+        cache.write_text(json.dumps({"preset": preset, "weights": where, "key": key,
+                                     "images": int(len(images)),
                                      "seconds": round(time.time() - start, 1),
                                      "curve": curves[preset]}, indent=2))
         print(f"{preset}: {len(curves[preset])} budget points from {where} "

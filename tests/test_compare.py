@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import keras_glimpse
-from keras_glimpse import compare, flops
+from keras_glimpse import compare, flops, training
 from keras_glimpse.models.ram import RAM
 
 
@@ -144,13 +144,15 @@ def test_app_compares_the_trained_presets_and_lists_the_untrained(tmp_path, monk
     assert (tmp_path / "compare.png").is_file() and (tmp_path / "compare.md").is_file()
     cache = json.loads((tmp_path / "curves" / "ram_cluttered60.json").read_text())
     assert cache["images"] == 40 and cache["curve"] == saved["curves"]["ram_cluttered60"]
-    assert cache["weights_sha256"] == app.weights_fingerprint({"model": "ram_cluttered60"})
+    config = training.resolve_config("ram_cluttered60")
+    assert cache["key"] == app.curve_key({"model": "ram_cluttered60"},
+                                         *app.test_split(config, 40))
     with pytest.raises(ValueError, match="share one task"):
         run("--presets=ram_cluttered60,ram_mnist28")
 
 
-def test_app_reuses_a_curve_only_for_the_same_weights_and_images(tmp_path, monkeypatch,
-                                                                   capsys):
+def test_app_reuses_a_curve_only_for_the_same_weights_images_and_sweep(tmp_path, monkeypatch,
+                                                                         capsys):
     from apps import compare as app
     from apps import flags as app_flags
 
@@ -167,20 +169,28 @@ def test_app_reuses_a_curve_only_for_the_same_weights_and_images(tmp_path, monke
     cache.parent.mkdir(parents=True)
     marker = [{"policy": "learned", "threshold": 1.0, "accuracy": 0.123, "glimpses": 1.0,
                "pixels": 0.1, "macs": 1.0}]
-    stored = {"weights_sha256": app.weights_fingerprint({"model": "ram_cluttered60"}),
-              "images": 20, "curve": marker}
+    images, labels = app.test_split(training.resolve_config("ram_cluttered60"), 20)
+    key = app.curve_key({"model": "ram_cluttered60"}, images, labels)
+    stored = {"key": key, "images": 20, "curve": marker}
     cache.write_text(json.dumps(stored))
     assert run("--images=20") == 0
     assert "reused" in capsys.readouterr().out
     assert json.loads((tmp_path / "compare.json").read_text())["curves"]["ram_cluttered60"] \
         == marker
     # Other weights: scored again (and the cache replaced).
-    cache.write_text(json.dumps({**stored, "weights_sha256": "0" * 64}))
+    cache.write_text(json.dumps({**stored, "key": {**key, "weights_sha256": "0" * 64}}))
     assert run("--images=20") == 0
     assert "reused" not in capsys.readouterr().out
     assert json.loads(cache.read_text())["curve"] != marker
-    # Other images: scored again.
-    cache.write_text(json.dumps({**stored, "images": 21}))
+    # The same number of other images (say, the embedded digits against the test
+    # split): scored again.
+    other = app.curve_key({"model": "ram_cluttered60"}, images[::-1], labels[::-1])
+    assert other["data_sha256"] != key["data_sha256"]
+    cache.write_text(json.dumps({**stored, "key": other}))
+    assert run("--images=20") == 0
+    assert "reused" not in capsys.readouterr().out
+    # Another sweep: scored again.
+    cache.write_text(json.dumps({**stored, "key": {**key, "sweep": [[1.0], [0.5]]}}))
     assert run("--images=20") == 0
     assert "reused" not in capsys.readouterr().out
     # --recompute: scored again even when everything matches.

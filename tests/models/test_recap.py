@@ -442,3 +442,22 @@ def test_step_logits_are_the_classifier_on_each_prefix_alone():
         np.testing.assert_allclose(steps[:, t], model._classify(feats[:, :t + 1]), atol=1e-5,
                                    err_msg=f"prefix of {t + 1} glimpses")
     np.testing.assert_allclose(out["predictions"], steps[:, -1], atol=1e-6)
+
+
+def test_only_the_full_episode_classification_is_differentiated():
+    """The shorter prefixes' logits (the rewards' classifications) carry no
+    gradient to any weight: only the full classification trains the
+    classifier, and the prefixes cost no backward pass."""
+    model = _model()
+    x, _ = _data()
+    with tf.GradientTape(persistent=True) as tape:
+        out = model._agent_rollout(tf.constant(x), "greedy", training=True, with_rewards=True)
+        prefixes = tf.reduce_sum(out["step_logits"][:, :-1])
+        full = tf.reduce_sum(out["step_logits"][:, -1])
+    variables = model.trainable_variables
+
+    def flowing(grads):  # a slice of the concatenated logits gives zeros, not None
+        return [v.path for v, g in zip(variables, grads) if g is not None and np.any(g)]
+
+    assert flowing(tape.gradient(prefixes, variables)) == []
+    assert "classifier/kernel" in flowing(tape.gradient(full, variables))

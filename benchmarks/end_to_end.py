@@ -88,10 +88,23 @@ def run_apps_train(preset, stage, data_dir, steps, threads, epochs=2):
     model_dir = os.path.join(tempfile.mkdtemp(), "run")
     config, steps = _config(preset, stage, data_dir, steps, epochs, model_dir)
     marks = []
+    parts = []  # per epoch: (start, validation start, validation end, epoch end)
 
     class EpochMarks(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             marks.append(time.perf_counter())
+            parts.append({"start": marks[-1]})
+
+        def on_test_begin(self, logs=None):
+            if parts:
+                parts[-1]["val_start"] = time.perf_counter()
+
+        def on_test_end(self, logs=None):
+            if parts:
+                parts[-1]["val_end"] = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            parts[-1]["end"] = time.perf_counter()
 
         def on_train_end(self, logs=None):
             marks.append(time.perf_counter())
@@ -111,7 +124,21 @@ def run_apps_train(preset, stage, data_dir, steps, threads, epochs=2):
     return {"variant": "apps.train", "steps": steps, "batch_size": batch,
             "steps_per_s": steps / epoch_s, "images_per_s": batch * steps / epoch_s,
             "epoch_s": seconds, "first_epoch_s": marks[1] - marks[0],
-            "peak_mb": harness.peak_rss_mb()}
+            "split_s": epoch_split(parts[1:], marks[2:]), "peak_mb": harness.peak_rss_mb()}
+
+
+def epoch_split(parts, next_marks):
+    """Where each timed epoch went, in seconds: `steps` (its training steps,
+    input pipeline included), `validation`, and `rest` (the end-of-epoch
+    callbacks after validation: checkpoints, backup, CSV, pictures, schedule;
+    up to the next epoch's start)."""
+    out = []
+    for p, nxt in zip(parts, next_marks):
+        val_start = p.get("val_start", p.get("end", nxt))
+        val_end = p.get("val_end", val_start)
+        out.append({"steps": val_start - p["start"], "validation": val_end - val_start,
+                    "rest": nxt - val_end})
+    return out
 
 
 def _threads(threads, preset, stage):
@@ -157,12 +184,15 @@ def measure(presets=DEFAULT, data_dir=None, steps=None, rounds=2, threads=2, log
 
 def print_table(rows, out=print):
     out("| preset (stage) | batch | steps/epoch timed | bare step images/s | apps.train images/s "
-        "| apps.train / bare |")
-    out("|---|---|---|---|---|---|")
+        "| apps.train / bare | epoch s: steps + validation + rest |")
+    out("|---|---|---|---|---|---|---|")
     for r in rows:
         name = r["preset"] + (f" ({r['stage']})" if r["stage"] else "")
+        split = [s for run in r["runs"]["apps.train"] for s in run.get("split_s", [])]
+        where = " / ".join(f"{s['steps']:.1f} + {s['validation']:.1f} + {s['rest']:.1f}"
+                           for s in split) or "—"
         out(f"| {name} | {r['batch_size']} | {r['steps']} | {r['bare_images_per_s']:.0f} "
-            f"| {r['apps_train_images_per_s']:.0f} | {r['ratio']:.2f} |")
+            f"| {r['apps_train_images_per_s']:.0f} | {r['ratio']:.2f} | {where} |")
 
 
 def main(argv=None):

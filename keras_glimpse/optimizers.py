@@ -49,12 +49,14 @@ def steps_per_epoch(num_examples, batch_size, drop_remainder=False):
     return max(1, n // b if drop_remainder else math.ceil(n / b))
 
 
-def epoch_steps(training, default_examples=None, drop_remainder=False):
+def epoch_steps(training, default_examples=None, drop_remainder=True):
     """Steps per epoch that `training` implies, or None when unknown.
 
     `steps_per_epoch` when set (`fit` then runs exactly that many on the
     repeated dataset), else `steps_per_epoch(train_examples (or
-    default_examples), batch_size (32), drop_remainder)`.
+    default_examples), batch_size (32), drop_remainder)`. Every dataset's
+    training split drops its last partial batch by default
+    (`keras_glimpse.data.pipeline.batched`), hence `drop_remainder=True`.
     """
     if training.get("steps_per_epoch"):
         return int(training["steps_per_epoch"])
@@ -76,7 +78,7 @@ def _key(training, prefix, key, defaults):
 
 
 def make_schedule(training, prefix="", steps_multiplier=1, default_examples=None,
-                  drop_remainder=False, **defaults):
+                  drop_remainder=True, **defaults):
     """The learning rate (a float or a `LearningRateSchedule`) of `training`.
 
     `steps_multiplier`: optimizer steps per batch (e.g. one per glimpse).
@@ -107,7 +109,7 @@ def make_schedule(training, prefix="", steps_multiplier=1, default_examples=None
 
 
 def make_optimizer(training, prefix="", steps_multiplier=1, default_examples=None,
-                   drop_remainder=False, **defaults):
+                   drop_remainder=True, **defaults):
     """The optimizer of `training` (keys read with `prefix`, see the module
     docstring) with its `make_schedule` learning rate.
 

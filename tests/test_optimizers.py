@@ -88,9 +88,9 @@ def _expected(builder, model, table):
               "adamw": 0.01 if wd is None else float(wd)}[kind]
         if builder == "adaglimpse":
             wd = float(table.get(prefix + "weight_decay", 1e-4 if prefix else 0.01))
-        steps = _steps(table, drop_remainder=builder == "ordinal")
+        steps = _steps(table, drop_remainder=True)
         if builder == "patchdrop" and steps is None:
-            steps = -(-int(table.get("train_examples", 50000)) // int(table["batch_size"]))
+            steps = int(table.get("train_examples", 50000)) // int(table["batch_size"])
         last = None
         decay = table.get(prefix + "lr_decay_epochs")
         cosine = (builder == "adaglimpse" or (builder == "recap" and model.stage == "pretrain"
@@ -137,10 +137,12 @@ def test_every_preset_gets_the_optimizers_of_its_table(name, stage):
 # Hand-computed from the tables, for one preset of each schedule shape.
 def test_step_schedule_patchdrop_classifier_by_hand():
     model, _ = _build("patchdrop_r32_c10", "classifier")
-    opt = model.optimizer  # SGD 0.1, x0.1 after epochs 150 and 250, ceil(50000/128) = 391 steps
+    # SGD 0.1, x0.1 after epochs 150 and 250, floor(50000/128) = 390 steps (the
+    # training split drops its partial batch)
+    opt = model.optimizer
     assert type(opt) is keras.optimizers.SGD and opt.momentum == 0.9
-    # Keras' PiecewiseConstantDecay switches after a boundary: steps <= 58650 run at 0.1.
-    lr = [optimizers.learning_rate_at(opt, s) for s in (0, 58650, 58651, 97751, 117299)]
+    # Keras' PiecewiseConstantDecay switches after a boundary: steps <= 58500 run at 0.1.
+    lr = [optimizers.learning_rate_at(opt, s) for s in (0, 58500, 58501, 97501, 116999)]
     np.testing.assert_allclose(lr, [0.1, 0.1, 0.01, 0.001, 0.001], rtol=1e-6)
 
 
@@ -157,9 +159,9 @@ def test_step_schedules_ordinal_joint_by_hand():
 
 def test_cosine_schedule_recap_pretrain_by_hand():
     model, _ = _build("recap_cluttered64", "pretrain")
-    opt = model.optimizer  # Adam 1e-3, cosine over 10 epochs x ceil(55000 / 32) = 17190 steps
+    opt = model.optimizer  # Adam 1e-3, cosine over 10 epochs x floor(55000 / 32) = 17180 steps
     assert type(opt) is FusedAdam
-    np.testing.assert_allclose([optimizers.learning_rate_at(opt, s) for s in (0, 8595, 17190)],
+    np.testing.assert_allclose([optimizers.learning_rate_at(opt, s) for s in (0, 8590, 17180)],
                                [1e-3, 5e-4, 0.0], rtol=1e-5, atol=1e-12)
 
 
@@ -194,9 +196,10 @@ def test_steps_per_epoch_is_what_fit_runs_per_epoch(n, b):
 
 def test_epoch_steps_prefers_steps_per_epoch():
     assert optimizers.epoch_steps({"steps_per_epoch": 7, "train_examples": 100}) == 7
-    assert optimizers.epoch_steps({"train_examples": 100, "batch_size": 32}) == 4
+    # The training split drops its last partial batch by default.
+    assert optimizers.epoch_steps({"train_examples": 100, "batch_size": 32}) == 3
     assert optimizers.epoch_steps({"train_examples": 100, "batch_size": 32},
-                                  drop_remainder=True) == 3
+                                  drop_remainder=False) == 4
     assert optimizers.epoch_steps({"batch_size": 32}) is None
 
 

@@ -170,7 +170,7 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, num_classes=10, shuff
 
 def make_patchdrop_dataset(split, batch_size, seed=0, data_dir=None, dataset="cifar10",
                            augment=True, normalize="patchdrop", shuffle=None,
-                           drop_remainder=False, num_examples=None):
+                           drop_remainder=None, num_examples=None):
     """The `cifar_patchdrop` dataset: `make_dataset` with PatchDrop's
     preprocessing (see the module docstring), `(images (B, 32, 32, 3) float32
     normalised, labels (B,) int32)`.
@@ -180,7 +180,8 @@ def make_patchdrop_dataset(split, batch_size, seed=0, data_dir=None, dataset="ci
         augment: random crop + flip on the training split.
         normalize: `"patchdrop"` (or True) applies the spec's mean/std;
             `"none"` (or False) keeps [0, 1] pixels.
-        drop_remainder: drop the last partial batch.
+        drop_remainder: drop the last partial batch (default: the training
+            split does, so its batches have a static size; see `pipeline.batched`).
         The others as `make_dataset`.
     """
     if dataset not in ("cifar10", "cifar100"):

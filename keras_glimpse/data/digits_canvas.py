@@ -62,7 +62,7 @@ def make_canvas_fn(digits, canvas_size=64, num_clutter=4, clutter_size=8):
 
 def make_dataset(split, batch_size, seed=0, data_dir=None, canvas_size=64, num_clutter=4,
                  clutter_size=8, source=None, limit=None, shuffle=None, repeat=False,
-                 drop_remainder=False):
+                 drop_remainder=None):
     """A batched dataset of cluttered digit canvases.
 
     Args:
@@ -81,7 +81,8 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, canvas_size=64, num_c
         limit: keep only the first `limit` digits of the split.
         shuffle: shuffle the digits each epoch (default: training split).
         repeat: repeat forever.
-        drop_remainder: drop the last partial batch.
+        drop_remainder: drop the last partial batch (default: the training
+            split does, so its batches have a static size; see `pipeline.batched`).
 
     Returns:
         `tf.data.Dataset` of `(images (B, S, S, 1) float32 in [0, 1], labels (B,) int32)`.

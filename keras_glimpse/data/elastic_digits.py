@@ -59,7 +59,7 @@ def generate(digits, labels, seed, image_size=64, min_digit_size=24, max_digit_s
 
 def make_dataset(split, batch_size, seed=0, data_dir=None, source=None, image_size=64,
                  min_digit_size=24, max_digit_size=44, num_clutter=4, clutter_size=8,
-                 limit=None, shuffle=None, repeat=False, drop_remainder=False):
+                 limit=None, shuffle=None, repeat=False, drop_remainder=None):
     """Batched `tf.data.Dataset` of `(images (B, S, S, 1) float32 in [0, 1], labels int32)`.
 
     Args:
@@ -76,7 +76,8 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, source=None, image_si
         limit: optional number of examples.
         shuffle: shuffle each epoch (default: train only).
         repeat: repeat forever.
-        drop_remainder: drop the last partial batch.
+        drop_remainder: drop the last partial batch (default: the training
+            split does, so its batches have a static size; see `pipeline.batched`).
     """
     check_split(split)
     digits, labels = mnist_split(split, data_dir=data_dir, source=source)

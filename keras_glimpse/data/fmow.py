@@ -65,7 +65,7 @@ def read_csv(path, num_classes=NUM_CLASSES, base_dir=None):
 
 
 def make_dataset(split, batch_size, seed=0, data_dir=None, image_size=224, num_classes=NUM_CLASSES,
-                 csv_path=None, shuffle=None, drop_remainder=False):
+                 csv_path=None, shuffle=None, drop_remainder=None):
     """Batched `(images (B, S, S, 3) ImageNet-normalised, labels (B,) int32)`.
 
     Args:
@@ -77,7 +77,8 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, image_size=224, num_c
         num_classes: valid labels are 0..num_classes-1.
         csv_path: explicit CSV path (overrides `data_dir/<split>.csv`).
         shuffle: default: training split.
-        drop_remainder: drop the last partial batch.
+        drop_remainder: drop the last partial batch (default: the training
+            split does, so its batches have a static size; see `pipeline.batched`).
     """
     root = pathlib.Path(data_dir or "data/fMoW").expanduser()
     path = pathlib.Path(csv_path) if csv_path else root / f"{split}.csv"

@@ -66,7 +66,7 @@ def preprocess(path, train, image_size, shorter, flip, seed=None):
 
 
 def files_dataset(paths, labels, split, batch_size, seed, image_size, shorter, flip, shuffle=None,
-                  drop_remainder=False):
+                  drop_remainder=None):
     """The shared tf.data pipeline over `(paths, labels)`."""
     train = split == "train"
 
@@ -106,7 +106,7 @@ def list_class_folders(folder):
 
 
 def make_dataset(split, batch_size, seed=0, data_dir=None, image_size=224, resize_shorter=256,
-                 flip=True, normalize="imagenet", shuffle=None, drop_remainder=False):
+                 flip=True, normalize="imagenet", shuffle=None, drop_remainder=None):
     """Batched `(images (B, S, S, 3) float32 ImageNet-normalised, labels (B,) int32)`.
 
     Args:
@@ -119,7 +119,8 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, image_size=224, resiz
         flip: random horizontal flip in training.
         normalize: `"imagenet"` (the only option).
         shuffle: default: training split.
-        drop_remainder: drop the last partial batch.
+        drop_remainder: drop the last partial batch (default: the training
+            split does, so its batches have a static size; see `pipeline.batched`).
     """
     if normalize != "imagenet":
         raise ValueError(f"`normalize` must be 'imagenet'; received normalize={normalize!r}.")

@@ -287,7 +287,7 @@ def mnist_split(split, data_dir=None, source=None):
 
 
 def make_dataset(split, batch_size, seed=0, data_dir=None, source=None, shuffle=None,
-                 repeat=False, drop_remainder=False, limit=None):
+                 repeat=False, drop_remainder=None, limit=None):
     """A batched `tf.data.Dataset` of `(images, labels)` from MNIST.
 
     Args:
@@ -298,7 +298,8 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, source=None, shuffle=
         source: force a source (see `load_mnist`), e.g. `"embedded"`.
         shuffle: shuffle each epoch; defaults to `split == "train"`.
         repeat: repeat forever.
-        drop_remainder: drop the last partial batch.
+        drop_remainder: drop the last partial batch (default: the training
+            split does, so its batches have a static size; see `pipeline.batched`).
         limit: keep only the first `limit` examples.
 
     Returns:

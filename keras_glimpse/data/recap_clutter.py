@@ -129,7 +129,7 @@ def _load_split(split, data_dir, source, limit):
 
 def make_dataset(split, batch_size, seed=0, data_dir=None, img_size=64, clutter_count=4,
                  clutter_size=6, source=None, shuffle=None, repeat=False,
-                 drop_remainder=False, limit=None, clutter_group=32):
+                 drop_remainder=None, limit=None, clutter_group=32):
     """A batched `tf.data.Dataset` of RECAP cluttered MNIST `(images, labels)`.
 
     Args:
@@ -145,7 +145,8 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, img_size=64, clutter_
         source: force an MNIST source, e.g. `"embedded"`.
         shuffle: shuffle each epoch; defaults to `split == "train"`.
         repeat: repeat forever.
-        drop_remainder: drop the last partial batch.
+        drop_remainder: drop the last partial batch (default: the training
+            split does, so its batches have a static size; see `pipeline.batched`).
         limit: keep only the first `limit` digits of the split.
         clutter_group: group size in which the **validation and test** sets
             are composed (the original's batch size, 32), so the fixed sets do

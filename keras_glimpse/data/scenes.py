@@ -121,8 +121,7 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, layout="folder", imag
             lambda p: (_load(p, size),) * 2, tf.data.AUTOTUNE)
     if train and task != "segmentation":
         ds = ds.map(lambda x, y: (tf.image.random_flip_left_right(x, seed=seed), y))
-    return pipeline.batched(ds, split, batch_size, seed, shuffle_buffer=min(len(paths), 10000),
-                            drop_remainder=False)
+    return pipeline.batched(ds, split, batch_size, seed, shuffle_buffer=min(len(paths), 10000))
 
 
 def make_ade20k_dataset(split, batch_size, seed=0, data_dir=None, **kwargs):

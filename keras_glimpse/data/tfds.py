@@ -79,7 +79,7 @@ def _split_size(builder, name):
 
 
 def make_dataset(split, batch_size, seed=0, data_dir=None, dataset="mnist", image_size=None,
-                 channels=None, shuffle=None, repeat=False, drop_remainder=False, limit=None):
+                 channels=None, shuffle=None, repeat=False, drop_remainder=None, limit=None):
     """A batched `tf.data.Dataset` of `(images, labels)` from a TFDS dataset.
 
     Args:
@@ -92,7 +92,8 @@ def make_dataset(split, batch_size, seed=0, data_dir=None, dataset="mnist", imag
         channels: None (as stored), 1 (grayscale) or 3 (RGB).
         shuffle: shuffle each epoch; defaults to `split == "train"`.
         repeat: repeat forever.
-        drop_remainder: drop the last partial batch.
+        drop_remainder: drop the last partial batch (default: the training
+            split does, so its batches have a static size; see `pipeline.batched`).
         limit: keep only the first `limit` examples of the split.
 
     Returns:

@@ -292,7 +292,7 @@ class OrdinalLocalizer(GlimpseModel):
         """
         training = dict(training)
         training.setdefault("batch_size", 1)
-        make = functools.partial(optimizers.make_optimizer, training, drop_remainder=True)
+        make = functools.partial(optimizers.make_optimizer, training)
         default_lr = 0.0019125313967198946 if self.stage == "pretrain" else 1e-3
         self.compile(optimizer=make(optimizer="sgd", learning_rate=default_lr),
                      agent_optimizer=make("agent_", learning_rate=1e-3))

@@ -62,7 +62,7 @@ def _ids(x):  # the example each image came from (its constant pixel value / 2)
 
 
 def test_tfds_splits_shapes_and_fixed_validation(tiny_dir):
-    train_x, train_y = _arrays("train", tiny_dir, shuffle=False)
+    train_x, train_y = _arrays("train", tiny_dir, shuffle=False, drop_remainder=False)
     val_x, val_y = _arrays("validation", tiny_dir)
     test_x, test_y = _arrays("test", tiny_dir)
     for x, y in ((train_x, train_y), (val_x, val_y), (test_x, test_y)):

@@ -20,7 +20,8 @@ Each preset (`NAME` or `NAME:STAGE`) runs in a fresh process: the bare step of
   the same batch (TensorFlow's profiler count, `keras_glimpse.flops.profiler_flops`;
   a training step is about one forward and two backward passes) over the time
   in those kernels, beside this machine's rate on one large matrix product
-  (2048 x 2048 x 2048, float32, the same threads). A step whose matrix-product
+  (2048 x 2048 x 2048, float32, the step's threads per op: with the presets'
+  one thread per op, one core's rate). A step whose matrix-product
   kernels run near that rate, with busy threads, is bound by its arithmetic:
   only fewer FLOPs make it faster;
 - the `--top` op types by kernel time.
@@ -163,7 +164,8 @@ def format_rows(rows, top=8):
             f"| {r['preset']} | {r['batch_size']} | {r['wall_ms']:.1f} | {r['images_per_s']:.0f} "
             f"| {busy:.0%} ({r['threads']} threads) | {r['kernels']:.0f} "
             f"| {r['dense_ms']:.1f} of {r['kernel_ms']:.1f} ({share:.0%}) "
-            f"| {r['train_gflop']:.2f} | {rate} | {r['peak_gflops']:.0f} |")
+            f"| {r['train_gflop']:.2f} | {rate} | {r['peak_gflops']:.0f} "
+            f"({r['intra_op_threads']} thread{'s' if r['intra_op_threads'] != 1 else ''} per op) |")
     for r in rows:
         out += ["", f"{r['preset']}: top op types, kernel ms per step", "",
                 "| op type | ms/step | share of kernel time |", "|---|---|---|"]

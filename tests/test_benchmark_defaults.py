@@ -23,3 +23,40 @@ def test_end_to_end_defaults_resolve(entry):
     preset, _, stage = entry.partition(":")
     config = training.resolve_config(preset, stage=stage or None)
     assert config["training"]["batch_size"] > 0
+
+
+@pytest.mark.parametrize("entry", _module("step_profile").DEFAULT.split(","))
+def test_step_profile_defaults_resolve(entry):
+    preset, _, stage = entry.partition(":")
+    assert training.resolve_config(preset, stage=stage or None)["training"]["batch_size"] > 0
+
+
+def test_step_profile_reads_kernels_and_busy_time_off_a_trace():
+    import sys
+
+    sys.path.insert(0, str(BENCHMARKS))  # step_profile imports its sibling harness
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    step_profile = _module("step_profile")
+    space = xplane_pb2.XSpace()
+    plane = space.planes.add(name="/host:CPU")
+    names = {1: ("ExecutorState::Process", ""), 2: ("dense/MatMul:_MklMatMul", "_MklMatMul"),
+             3: ("conv/grad:Conv2DBackpropFilter", "_MklNativeConv2DBackpropFilterWithBias"),
+             4: ("add:AddV2", "AddV2")}
+    for i, (name, display) in names.items():
+        plane.event_metadata[i].id = i
+        plane.event_metadata[i].name = name
+        plane.event_metadata[i].display_name = display
+    ms = 10 ** 9  # picoseconds
+    for line_name, events in (("tf_Compute/1", [(1, 8), (2, 5), (4, 1)]),
+                              ("tf_Compute/2", [(1, 6), (3, 4), (4, 1)]),
+                              ("python", [(2, 100)])):  # not an executor thread
+        line = plane.lines.add(name=line_name)
+        for meta, dur in events:
+            line.events.add(metadata_id=meta, duration_ps=dur * ms)
+    row = step_profile.summarize_trace(space, steps=2)
+    assert row["threads"] == 2 and row["kernels"] == 2.0  # 4 kernels over 2 steps
+    assert row["busy_ms"] == pytest.approx(7.0) and row["kernel_ms"] == pytest.approx(5.5)
+    assert row["dense_ms"] == pytest.approx(4.5)
+    assert row["by_type"]["_MklMatMul"] == pytest.approx(2.5)
+    assert not step_profile.is_dense_kernel("AddV2")

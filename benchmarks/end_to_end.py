@@ -58,7 +58,10 @@ def _config(preset, stage, data_dir, steps, epochs, model_dir):
     return config, steps
 
 
-def run_bare(preset, stage, data_dir, steps, threads):
+def bare_setup(preset, stage, data_dir, steps, threads):
+    """`(model, dataset, batch size, steps)` of the bare step: the preset's model
+    with its own `steps_per_execution` and `jit_compile`, and one real training
+    batch repeated forever (also `step_profile.py`'s workload)."""
     import tensorflow as tf
 
     from keras_glimpse import training
@@ -69,11 +72,14 @@ def run_bare(preset, stage, data_dir, steps, threads):
     model = training.build_model(config)
     model.steps_per_execution = int(config["training"].get("steps_per_execution", 1))
     model.jit_compile = bool(config["training"].get("jit_compile", False))
-    ds = tf.data.Dataset.from_tensors((x, y)).repeat()
+    return model, tf.data.Dataset.from_tensors((x, y)).repeat(), int(x.shape[0]), steps
+
+
+def run_bare(preset, stage, data_dir, steps, threads):
+    model, ds, batch, steps = bare_setup(preset, stage, data_dir, steps, threads)
     steps = min(steps, BARE_STEPS)  # a steady rate; no per-epoch costs to amortise
     timing = harness.timed(harness.fit_steps(model, ds), steps,
                            warmup=2 * model.steps_per_execution)
-    batch = int(x.shape[0])
     return {"variant": "bare", "steps": steps, "batch_size": batch,
             "steps_per_s": timing["steps_per_s"], "images_per_s": batch * timing["steps_per_s"],
             "peak_mb": harness.peak_rss_mb()}

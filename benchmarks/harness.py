@@ -74,10 +74,11 @@ def timed(run, steps, warmup=0):
         finish(run(warmup))
     first = time.perf_counter() - start
     start = time.perf_counter()
-    run.inner_s = None
+    if hasattr(run, "inner_s"):
+        run.inner_s = None  # not the warm-up's
     finish(run(steps))
     call = time.perf_counter() - start
-    seconds = run.inner_s or call
+    seconds = getattr(run, "inner_s", None) or call
     return {"first_s": first, "seconds": seconds, "step_s": seconds / steps,
             "steps_per_s": steps / seconds, "call_s": call}
 

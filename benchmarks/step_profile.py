@@ -114,18 +114,10 @@ def run_child(item, data_dir, steps, threads):
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    from keras_glimpse import flops, training
+    from keras_glimpse import flops
 
     preset, _, stage = item.partition(":")
-    stage = stage or None
-    end_to_end._threads(threads, preset, stage)
-    config, _ = end_to_end._config(preset, stage, data_dir, None, 1, tempfile.mkdtemp())
-    x, y = next(iter(training.make_data(config, "train")))
-    model = training.build_model(config)
-    model.steps_per_execution = int(config["training"].get("steps_per_execution", 1))
-    model.jit_compile = bool(config["training"].get("jit_compile", False))
-    batch = int(x.shape[0])
-    ds = tf.data.Dataset.from_tensors((x, y)).repeat()
+    model, ds, batch, _ = end_to_end.bare_setup(preset, stage or None, data_dir, None, threads)
     spe = model.steps_per_execution
     steps = max(spe, steps // spe * spe)
     run = harness.fit_steps(model, ds)

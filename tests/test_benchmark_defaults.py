@@ -31,10 +31,8 @@ def test_step_profile_defaults_resolve(entry):
     assert training.resolve_config(preset, stage=stage or None)["training"]["batch_size"] > 0
 
 
-def test_step_profile_reads_kernels_and_busy_time_off_a_trace():
-    import sys
-
-    sys.path.insert(0, str(BENCHMARKS))  # step_profile imports its sibling harness
+def test_step_profile_reads_kernels_and_busy_time_off_a_trace(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # step_profile imports its sibling harness
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     step_profile = _module("step_profile")
@@ -60,3 +58,19 @@ def test_step_profile_reads_kernels_and_busy_time_off_a_trace():
     assert row["dense_ms"] == pytest.approx(4.5)
     assert row["by_type"]["_MklMatMul"] == pytest.approx(2.5)
     assert not step_profile.is_dense_kernel("AddV2")
+
+
+def test_timed_uses_the_steps_own_time_when_the_run_keeps_it(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    harness = _module("harness")
+
+    def run(n):  # like fit_steps: the steps took 0.25 s of a longer call
+        run.inner_s = 0.25 if n == 10 else 9.0
+        return None
+
+    run.inner_s = None
+    timing = harness.timed(run, 10, warmup=2)
+    assert timing["seconds"] == 0.25 and timing["steps_per_s"] == 40.0
+    assert timing["call_s"] < 1.0
+    plain = harness.timed(harness.call_steps(lambda: None), 5)  # no inner_s: the call's time
+    assert plain["seconds"] == plain["call_s"]
